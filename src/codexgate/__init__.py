@@ -1,0 +1,10 @@
+"""codexgate: an OpenAI-compatible gateway to the ChatGPT Codex backend."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("codexgate")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+from codexgate.cli.main import run
+
+run()

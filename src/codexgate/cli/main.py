@@ -1,0 +1,58 @@
+"""The ``codexgate`` command. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codexgate import __version__
+from codexgate.cli.common import GlobalOptions
+
+app = typer.Typer(
+    name="codexgate",
+    help="OpenAI-compatible gateway to the ChatGPT Codex backend, using your ChatGPT sign-in.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: modules that define ``register(app)``; each adds its commands.
+COMMAND_MODULES = [
+    "codexgate.cli.serve_cmd",
+    "codexgate.cli.config_cmd",
+    "codexgate.cli.simulate_cmd",
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"codexgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config file (default: $CODEXGATE_HOME/config.toml)")
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate)")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    flags = {"home": str(home)} if home is not None else {}
+    ctx.obj = GlobalOptions(config=config, flags=flags)
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def run() -> None:
+    app()
