@@ -1,0 +1,42 @@
+"""``codexgate config show``: the effective settings and where each came from, secrets masked."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from codexgate.cli.common import console, load
+from codexgate.config import effective_settings, env_name, flag_name
+
+
+def register(app: typer.Typer) -> None:
+    config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+    app.add_typer(config_app, name="config")
+
+    @config_app.command("show")
+    def show(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Print every setting, its value and its source (default, file, env or flag)."""
+        loaded = load(ctx)
+        rows = effective_settings(loaded)
+        if as_json:
+            document = {
+                "config_file": str(loaded.config_file) if loaded.config_file else None,
+                "settings": {
+                    name: {"value": value, "source": source, "section": section}
+                    for section, name, value, source in rows
+                },
+            }
+            typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+            return
+        table = Table(title=f"codexgate settings (config file: {loaded.config_file or 'none'})")
+        for column in ("section", "setting", "value", "source", "env / flag"):
+            table.add_column(column)
+        for section, name, value, source in rows:
+            table.add_row(section, name, str(value), source, f"{env_name(name)} / {flag_name(name)}")
+        console.print(table)

@@ -1,0 +1,201 @@
+"""The gateway's per-process state and the one path every upstream call takes.
+
+:class:`Gateway` owns the upstream client, the credentials, the stream cap and the observers
+(usage rows, metrics, rate-limit state). Routes call :meth:`Gateway.open` with a Responses body and
+get back a live :class:`~codexgate.upstream.client.UpstreamStream` plus a :class:`Call` that records
+how the request ended, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from codexgate.config import Settings
+from codexgate.protocol.errors import APIError
+from codexgate.server.limits import StreamLimiter
+from codexgate.server.request_id import request_id_of
+from codexgate.server.streaming import StreamOutcome
+from codexgate.storage import rate_limits
+from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream
+from codexgate.upstream.session import session_and_cache_key
+from codexgate.upstream.shaping import shape_for_codex
+
+logger = logging.getLogger("codexgate.server")
+
+RATE_LIMIT_SAVE_INTERVAL = 5.0
+
+
+@dataclass
+class CallRecord:
+    """One finished request: what the usage row, metrics and access log need."""
+
+    request_id: str
+    endpoint: str
+    method: str
+    path: str
+    key_name: str | None
+    model_requested: str | None
+    model_sent: str | None
+    stream: bool
+    status: int
+    error_code: str | None
+    usage: Mapping[str, Any] | None
+    ttft_ms: float | None
+    duration_ms: float
+    upstream_request_id: str | None
+    client_disconnected: bool = False
+
+
+@dataclass
+class Call:
+    """An upstream call in flight; :meth:`finish` releases its stream slot and records it once."""
+
+    gateway: Gateway
+    request_id: str
+    endpoint: str
+    method: str
+    path: str
+    key_name: str | None
+    model_requested: str | None
+    model_sent: str | None
+    stream: bool
+    started_at: float = field(default_factory=time.monotonic)
+    upstream_request_id: str | None = None
+    holds_slot: bool = False
+    finished: bool = False
+
+    def finish(self, outcome: StreamOutcome) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.holds_slot:
+            self.gateway.limiter.release()
+        if outcome.rate_limits:
+            self.gateway.record_rate_limits(rate_limits.from_event(outcome.rate_limits))
+        end = outcome.finished_at or time.monotonic()
+        record = CallRecord(
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            method=self.method,
+            path=self.path,
+            key_name=self.key_name,
+            model_requested=self.model_requested,
+            model_sent=self.model_sent,
+            stream=self.stream,
+            status=outcome.status,
+            error_code=outcome.error_code,
+            usage=outcome.usage,
+            ttft_ms=(outcome.first_output_at - self.started_at) * 1000 if outcome.first_output_at else None,
+            duration_ms=(end - self.started_at) * 1000,
+            upstream_request_id=self.upstream_request_id,
+            client_disconnected=outcome.client_disconnected,
+        )
+        for observer in self.gateway.observers:
+            try:
+                observer(record)
+            except Exception:  # an observer must never break a request
+                logger.exception("usage observer failed")
+
+    def fail(self, error: APIError) -> None:
+        self.finish(StreamOutcome(status=error.status_code, error_code=error.code or error.type))
+
+
+class Gateway:
+    def __init__(self, settings: Settings, tokens: TokenSource, upstream: UpstreamClient) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.upstream = upstream
+        self.limiter = StreamLimiter(settings.limits.max_concurrent_streams)
+        self.observers: list[Callable[[CallRecord], None]] = []
+        self.rate_limit_observers: list[Callable[[rate_limits.RateLimitSnapshot], None]] = []
+        self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
+        self._rate_limits_saved_at = 0.0
+        self._default_instructions: Callable[[str], str] = lambda _model: ""
+        upstream.on_headers = self._on_upstream_headers
+
+    def set_default_instructions(self, resolver: Callable[[str], str]) -> None:
+        self._default_instructions = resolver
+
+    # ---- rate limits --------------------------------------------------------------------
+    def _on_upstream_headers(self, headers: Mapping[str, str]) -> None:
+        self.record_rate_limits(rate_limits.from_headers(headers))
+
+    def record_rate_limits(self, snapshot: rate_limits.RateLimitSnapshot | None) -> None:
+        if not snapshot:
+            return
+        merged = {**(self.latest_rate_limits or {}), **snapshot}
+        self.latest_rate_limits = merged
+        for observer in self.rate_limit_observers:
+            observer(merged)
+        now = time.monotonic()
+        if now - self._rate_limits_saved_at >= RATE_LIMIT_SAVE_INTERVAL:
+            self._rate_limits_saved_at = now
+            path = self.settings.rate_limits_file
+            try:
+                asyncio.get_running_loop().run_in_executor(None, rate_limits.save, path, merged)
+            except RuntimeError:
+                rate_limits.save(path, merged)
+
+    def flush_rate_limits(self) -> None:
+        if self.latest_rate_limits:
+            rate_limits.save(self.settings.rate_limits_file, self.latest_rate_limits)
+
+    # ---- calls ----------------------------------------------------------------------------
+    def require_credentials(self) -> None:
+        """401 with a login hint when no credentials are present."""
+        has = getattr(self.tokens, "has_credentials", None)
+        if has is not None and not has():
+            own = self.settings.auth_file
+            codex = self.settings.codex_auth_file
+            raise APIError(
+                401,
+                f"Not signed in to ChatGPT: no credentials in {own} or {codex}. Run `codexgate login`.",
+                type="authentication_error",
+                code="not_logged_in",
+            )
+
+    def begin(self, request: Request, endpoint: str, *, model_requested: str | None, stream: bool) -> Call:
+        state = request.scope.get("state", {})
+        return Call(
+            gateway=self,
+            request_id=request_id_of(request.scope),
+            endpoint=endpoint,
+            method=request.method,
+            path=request.url.path,
+            key_name=state.get("key_name") if isinstance(state, dict) else None,
+            model_requested=model_requested,
+            model_sent=None,
+            stream=stream,
+        )
+
+    async def open(self, call: Call, request: Request, body: dict[str, Any]) -> UpstreamStream:
+        """Shape ``body`` for the backend and open the stream; on error the call is recorded."""
+        try:
+            shaped = shape_for_codex(
+                body,
+                default_instructions=self._default_instructions,
+                reasoning_summary=self.settings.translation.reasoning_summary,
+            )
+            if shaped.dropped:
+                logger.debug("dropped fields the Codex backend rejects: %s", ", ".join(shaped.dropped))
+            session_id, cache_key = session_and_cache_key(shaped.body, request.headers)
+            shaped.body["prompt_cache_key"] = cache_key
+            call.model_sent = str(shaped.body.get("model"))
+            self.limiter.acquire()
+            call.holds_slot = True
+            upstream = await self.upstream.open_stream(shaped.body, session_id=session_id, request_id=call.request_id)
+        except APIError as error:
+            call.fail(error)
+            raise
+        except BaseException:
+            call.finish(StreamOutcome(status=499, error_code="cancelled"))
+            raise
+        call.upstream_request_id = upstream.request_id
+        return upstream

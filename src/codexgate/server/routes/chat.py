@@ -1,0 +1,128 @@
+"""``POST /v1/chat/completions``: Chat Completions over the Codex backend's Responses stream."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from codexgate.protocol.aggregate import ChatCompletionAggregator
+from codexgate.protocol.chat_to_responses import map_chat_request
+from codexgate.protocol.sse_writer import DONE, encode_chunks
+from codexgate.protocol.stream_translator import ChatStreamTranslator
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from codexgate.protocol.errors import APIError, invalid_request
+from codexgate.server.body import read_json
+from codexgate.server.context import gateway_of, openapi_body
+from codexgate.server.request_models import ChatCompletionRequest
+from codexgate.server.streaming import StreamOutcome, UpstreamStreamResponse
+from codexgate.server.upstream_read import read_whole_stream
+
+router = APIRouter()
+
+REASONING_FORMATS = ("reasoning_content", "think", "hidden")
+REASONING_HEADER = "x-codexgate-reasoning"
+
+
+def pick_reasoning_format(request: Request, from_body: str | None, default: str) -> str:
+    """Header ``X-Codexgate-Reasoning`` > body ``reasoning_format`` > setting ``reasoning``."""
+    header = request.headers.get(REASONING_HEADER)
+    if header is not None:
+        value = header.strip().lower()
+        if value not in REASONING_FORMATS:
+            raise invalid_request(
+                f"Invalid {REASONING_HEADER} header {header!r}; use one of {', '.join(REASONING_FORMATS)}.",
+                param=REASONING_HEADER,
+            )
+        return value
+    return from_body or default
+
+
+class ChatConverter:
+    """Responses events -> ``chat.completion.chunk`` SSE bytes."""
+
+    def __init__(self, translator: ChatStreamTranslator) -> None:
+        self.translator = translator
+
+    def convert(self, events: list[dict[str, Any]]) -> bytes:
+        if not events:
+            return b""
+        feed = self.translator.feed
+        chunks: list[dict[str, Any]] = []
+        for event in events:
+            chunks += feed(event)
+        return encode_chunks(chunks) if chunks else b""
+
+    def finish(self) -> bytes:
+        tail = encode_chunks(self.translator.finish())
+        return tail if self.translator.error is not None else tail + DONE
+
+    def fail(self, error: APIError) -> bytes:
+        return encode_chunks([error.envelope()])
+
+    def has_output(self) -> bool:
+        return self.translator.has_output
+
+    def outcome(self, outcome: StreamOutcome) -> None:
+        translator = self.translator
+        outcome.usage = translator.usage
+        outcome.rate_limits = translator.rate_limits
+        if translator.error is not None and outcome.error_code is None:
+            outcome.status = translator.error.status_code
+            outcome.error_code = translator.error.code or translator.error.type
+
+
+@router.post("/v1/chat/completions", openapi_extra=openapi_body(ChatCompletionRequest))
+@router.post("/chat/completions", openapi_extra=openapi_body(ChatCompletionRequest), include_in_schema=False)
+async def chat_completions(request: Request) -> Response:
+    gateway = gateway_of(request)
+    settings = gateway.settings
+    body = await read_json(request, ChatCompletionRequest, settings.limits.max_body_size)
+    stream = body.get("stream") is True
+    call = gateway.begin(request, "chat.completions", model_requested=str(body.get("model")), stream=stream)
+    try:
+        mapped = map_chat_request(body)
+        reasoning_format = pick_reasoning_format(request, mapped.reasoning_format, settings.translation.reasoning)
+        gateway.require_credentials()
+    except APIError as error:
+        call.fail(error)
+        raise
+    upstream = await gateway.open(call, request, mapped.body)
+    completion_id = "chatcmpl-" + call.request_id.removeprefix("req_")
+    created = int(time.time())
+
+    if mapped.stream:
+        translator = ChatStreamTranslator(
+            model=mapped.requested_model,
+            include_usage=mapped.include_usage,
+            reasoning_format=reasoning_format,
+            completion_id=completion_id,
+            created=created,
+        )
+        return UpstreamStreamResponse(  # type: ignore[return-value]
+            upstream,
+            ChatConverter(translator),
+            headers=upstream.codex_headers(),
+            keepalive_interval=settings.server.keepalive_interval,
+            read_timeout=settings.upstream.read_timeout,
+            on_done=call.finish,
+        )
+
+    aggregator = ChatCompletionAggregator(
+        model=mapped.requested_model,
+        reasoning_format=reasoning_format,
+        completion_id=completion_id,
+        created=created,
+    )
+    outcome = await read_whole_stream(upstream, aggregator, settings.upstream.read_timeout)
+    try:
+        result = aggregator.result()
+    except APIError as error:
+        outcome.status, outcome.error_code = error.status_code, error.code or error.type
+        call.finish(outcome)
+        error.headers.update(upstream.codex_headers())
+        raise
+    call.finish(outcome)
+    return Response(orjson.dumps(result), media_type="application/json", headers=upstream.codex_headers())

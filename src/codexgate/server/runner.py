@@ -1,0 +1,59 @@
+"""Serving the app with uvicorn: logging, the bind-safety rule, and one start-up line."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+import uvicorn
+
+from codexgate.config import Settings
+from codexgate.server.app import create_app
+
+logger = logging.getLogger("codexgate")
+
+
+class BindRefused(Exception):
+    """Binding publicly without an API key, and without ``--allow-no-auth``."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    app = create_app(settings)
+    return uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace)),
+        h11_max_incomplete_event_size=settings.limits.max_header_size,
+        backlog=4096,
+        timeout_keep_alive=30,
+    )
+
+
+def run_server(settings: Settings) -> None:
+    logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr)
+    config = uvicorn_config(settings)
+    gateway = config.app.state.gateway  # type: ignore[union-attr]
+    source = getattr(gateway.tokens, "credential_source", lambda: None)()
+    where = f"credentials from {source}" if source else "no credentials yet (run `codexgate login`)"
+    print(
+        f"codexgate listening on http://{settings.server.host}:{settings.server.port} — {where}",
+        flush=True,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,178 @@
+"""The Codex backend client: one aiohttp session per process, streaming bytes out.
+
+``open_stream`` sends a shaped Responses request and returns once the backend answered with a
+streaming 200; everything before that point (fresh credentials, retries on connect errors and 5xx,
+one refresh-and-retry on 401, mapping HTTP errors) happens here, so the HTTP layer either gets a
+live stream or an :class:`APIError` with the right status. The stream's bytes go to the protocol
+core untouched: ``content.iter_any()`` hands over whatever one socket read produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from codexgate.config import Settings
+from codexgate.upstream.errors import map_http_error, unreachable, upstream_timeout
+from codexgate.upstream.headers import upstream_headers
+
+logger = logging.getLogger("codexgate.upstream")
+
+RETRY_BACKOFF = (0.25, 0.75)
+
+
+class CredentialsLike(Protocol):
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def account_id(self) -> str | None: ...
+
+
+class TokenSource(Protocol):
+    async def get(self) -> Any: ...
+    async def refresh_after_unauthorized(self, rejected: Any) -> Any: ...
+
+
+@dataclass
+class UpstreamStream:
+    """A live streaming answer. Iterate :meth:`chunks`, then :meth:`close` (always)."""
+
+    response: aiohttp.ClientResponse
+    request_id: str | None
+    started_at: float
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers
+
+    def codex_headers(self) -> dict[str, str]:
+        """The ``x-codex-*`` headers, passed on to the client."""
+        return {
+            key.lower(): value for key, value in self.response.headers.items() if key.lower().startswith("x-codex-")
+        }
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.response.content.iter_any()
+
+    def close(self, *, complete: bool = False) -> None:
+        """Release the connection for reuse after a complete read, else close it (cancels upstream)."""
+        if complete and self.response.content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
+
+
+class UpstreamClient:
+    def __init__(self, settings: Settings, tokens: TokenSource) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.responses_url = settings.upstream.upstream_url.rstrip("/") + "/responses"
+        self._session: aiohttp.ClientSession | None = None
+        #: called with the response headers of every upstream answer (rate-limit bookkeeping).
+        self.on_headers: Callable[[Mapping[str, str]], None] | None = None
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        cap = self.settings.limits.max_concurrent_streams
+        connector = aiohttp.TCPConnector(limit=cap, limit_per_host=cap, ttl_dns_cache=300, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.settings.upstream.connect_timeout,
+            sock_read=self.settings.upstream.read_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("UpstreamClient.start() was not called")
+        return self._session
+
+    async def open_stream(self, body: dict[str, Any], *, session_id: str, request_id: str) -> UpstreamStream:
+        payload = orjson.dumps(body)
+        credentials = await self.tokens.get()
+        refreshed = False
+        attempt = 0
+        deadline = time.monotonic() + self.settings.upstream.retry_budget
+        while True:
+            headers = upstream_headers(
+                access_token=credentials.access_token,
+                account_id=credentials.account_id,
+                session_id=session_id,
+                originator=self.settings.upstream.originator,
+                client_version=self.settings.upstream.client_version,
+                request_id=request_id,
+            )
+            started = time.monotonic()
+            try:
+                response = await self.session.post(self.responses_url, data=payload, headers=headers)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+                if isinstance(exc, aiohttp.SocketTimeoutError) and not isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    raise upstream_timeout(self.settings.upstream.read_timeout) from None
+                reason = type(exc).__name__
+                if self._may_retry(attempt, deadline):
+                    logger.info("upstream connect failed (%s), retrying (request %s)", reason, request_id)
+                    await asyncio.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
+                    attempt += 1
+                    continue
+                raise unreachable(reason) from None
+            except TimeoutError:
+                raise upstream_timeout(self.settings.upstream.read_timeout) from None
+
+            if self.on_headers is not None:
+                self.on_headers(response.headers)
+            upstream_request_id = response.headers.get("x-request-id")
+            if response.status == 200:
+                return UpstreamStream(response=response, request_id=upstream_request_id, started_at=started)
+
+            error_body = await self._read_error_body(response)
+            status = response.status
+            if status == 401 and not refreshed:
+                refreshed = True
+                logger.info("upstream answered 401; refreshing credentials once (request %s)", request_id)
+                credentials = await self.tokens.refresh_after_unauthorized(credentials)
+                continue
+            if status >= 500 and self._may_retry(attempt, deadline):
+                logger.info("upstream answered %s, retrying (request %s)", status, request_id)
+                await asyncio.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
+                attempt += 1
+                continue
+            error = map_http_error(status, error_body, response.headers)
+            logger.info(
+                "upstream answered %s (%s) for request %s (upstream id %s)",
+                status,
+                error.code,
+                request_id,
+                upstream_request_id,
+            )
+            raise error
+
+    def _may_retry(self, attempt: int, deadline: float) -> bool:
+        if attempt >= self.settings.upstream.upstream_retries:
+            return False
+        backoff = RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)]
+        return time.monotonic() + backoff < deadline
+
+    @staticmethod
+    async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await response.content.read(64 * 1024)
+        except (aiohttp.ClientError, TimeoutError):
+            return b""
+        finally:
+            response.close()
