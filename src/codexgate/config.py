@@ -45,26 +45,16 @@ class ServerSettings(_Section):
     keepalive_interval: float = Field(
         15.0, gt=0, description="seconds of upstream silence before an SSE keep-alive comment"
     )
-    shutdown_grace: float = Field(
-        10.0, ge=0, description="seconds open streams may finish after SIGTERM"
-    )
+    shutdown_grace: float = Field(10.0, ge=0, description="seconds open streams may finish after SIGTERM")
 
 
 class UpstreamSettings(_Section):
-    upstream_url: str = Field(
-        "https://chatgpt.com/backend-api/codex", description="Codex backend base URL"
-    )
-    client_version: str = Field(
-        DEFAULT_CLIENT_VERSION, description="Codex client version presented upstream"
-    )
+    upstream_url: str = Field("https://chatgpt.com/backend-api/codex", description="Codex backend base URL")
+    client_version: str = Field(DEFAULT_CLIENT_VERSION, description="Codex client version presented upstream")
     originator: str = Field("codex_cli_rs", description="originator header sent upstream")
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect upstream")
-    read_timeout: float = Field(
-        300.0, gt=0, description="seconds of silence allowed between upstream events"
-    )
-    upstream_retries: int = Field(
-        2, ge=0, le=5, description="retries on connect errors/5xx before the first byte"
-    )
+    read_timeout: float = Field(300.0, gt=0, description="seconds of silence allowed between upstream events")
+    upstream_retries: int = Field(2, ge=0, le=5, description="retries on connect errors/5xx before the first byte")
     retry_budget: float = Field(3.0, ge=0, description="seconds all retries of one request may take")
     instructions_file: Path | None = Field(
         None, description="file whose text is sent as instructions when the client gives none"
@@ -101,9 +91,7 @@ class StorageSettings(_Section):
 
 
 class LimitsSettings(_Section):
-    max_concurrent_streams: int = Field(
-        1000, ge=0, description="concurrent upstream streams before 429 (0 = no cap)"
-    )
+    max_concurrent_streams: int = Field(1000, ge=0, description="concurrent upstream streams before 429 (0 = no cap)")
     max_body_size: int = Field(20 * 1024 * 1024, gt=0, description="largest request body in bytes")
     max_header_size: int = Field(64 * 1024, gt=0, description="largest request head in bytes")
 
@@ -181,9 +169,7 @@ class Settings(BaseSettings):
 # ---- the flat naming rule -------------------------------------------------------------------
 
 #: public name -> section name, for every setting.
-SETTING_SECTIONS: dict[str, str] = {
-    name: section for section, model in SECTIONS.items() for name in model.model_fields
-}
+SETTING_SECTIONS: dict[str, str] = {name: section for section, model in SECTIONS.items() for name in model.model_fields}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
 SECRET_MARKERS = ("token", "secret", "password", "api_key")

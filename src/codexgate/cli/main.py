@@ -39,9 +39,7 @@ def main(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML config file (default: $CODEXGATE_HOME/config.toml)")
     ] = None,
-    home: Annotated[
-        Path | None, typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate)")
-    ] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate)")] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,

@@ -16,7 +16,6 @@ import orjson
 
 from codexgate.files import atomic_write_bytes
 
-
 #: ``{"primary": {used_percent, window_minutes, reset_at, reset_after_seconds}, "secondary": {...},
 #: "plan_type": str, "observed_at": unix time}`` — every key optional.
 RateLimitSnapshot = dict[str, Any]
