@@ -1,0 +1,132 @@
+"""How a Responses stream ended, in Chat Completions terms: finish_reason, usage, errors.
+
+Shared by the stream translator and the aggregators so they always agree.
+
+Error policy: an in-stream ``error`` event, a ``response.failed`` event, a ``codexgate.protocol_error``
+(undecodable data) and a stream that ends without a terminal event all become an :class:`APIError`
+carrying the upstream ``code``. Its HTTP status follows the code: ``context_length_exceeded`` → 400;
+``rate_limit_exceeded``/``usage_limit_reached``/``usage_not_included``/``insufficient_quota`` → 429;
+``server_is_overloaded``/``slow_down`` → 503; anything else → 502. The error ``type`` is the upstream
+one when given, else one derived from the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from codexgate.protocol.errors import APIError
+from codexgate.protocol.shapes import ChatUsage, FinishReason
+
+_STATUS_BY_CODE: dict[str, int] = {
+    "context_length_exceeded": 400,
+    "invalid_prompt": 400,
+    "rate_limit_exceeded": 429,
+    "usage_limit_reached": 429,
+    "usage_not_included": 429,
+    "insufficient_quota": 429,
+    "server_is_overloaded": 503,
+    "slow_down": 503,
+}
+_TYPE_BY_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "server_overloaded",
+}
+STREAM_INCOMPLETE_CODE = "stream_incomplete"
+PROTOCOL_ERROR_CODE = "upstream_protocol_error"
+
+
+def status_for_code(code: str | None) -> int:
+    """HTTP status for an upstream in-stream error code."""
+    return _STATUS_BY_CODE.get(code or "", 502)
+
+
+def upstream_error(message: str, code: str | None, type_: str | None = None, param: str | None = None) -> APIError:
+    """An :class:`APIError` for a failure reported inside the upstream stream."""
+    status = status_for_code(code)
+    kind = type_ if isinstance(type_, str) and type_ else _TYPE_BY_STATUS.get(status, "upstream_error")
+    return APIError(status, message or "The upstream response failed.", type=kind, param=param, code=code)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def error_from_error_event(event: Mapping[str, Any]) -> APIError:
+    """From an ``error`` event: fields at the top level, or nested under ``error``."""
+    source: Mapping[str, Any] = event
+    nested = event.get("error")
+    if isinstance(nested, Mapping):
+        source = nested
+    code = _str_or_none(source.get("code")) or _str_or_none(event.get("code"))
+    message = _str_or_none(source.get("message")) or _str_or_none(event.get("message")) or ""
+    type_ = _str_or_none(source.get("type")) if source is not event else None
+    return upstream_error(message, code, type_, _str_or_none(source.get("param")))
+
+
+def error_from_failed_response(response: Mapping[str, Any] | None) -> APIError:
+    """From the ``response`` of a ``response.failed`` event."""
+    error = response.get("error") if isinstance(response, Mapping) else None
+    if not isinstance(error, Mapping):
+        return upstream_error("The upstream response failed without an error message.", "response_failed")
+    code = _str_or_none(error.get("code")) or "response_failed"
+    return upstream_error(_str_or_none(error.get("message")) or "", code, _str_or_none(error.get("type")))
+
+
+def protocol_failure(message: str) -> APIError:
+    return APIError(502, message, type="upstream_error", code=PROTOCOL_ERROR_CODE)
+
+
+def stream_incomplete() -> APIError:
+    return APIError(
+        502,
+        "The upstream stream closed before response.completed.",
+        type="upstream_error",
+        code=STREAM_INCOMPLETE_CODE,
+    )
+
+
+def finish_reason_for(response: Mapping[str, Any] | None, has_tool_calls: bool) -> FinishReason:
+    """§3: incomplete max_output_tokens → length; content_filter → content_filter; calls → tool_calls."""
+    if isinstance(response, Mapping):
+        details = response.get("incomplete_details")
+        if isinstance(details, Mapping):
+            reason = details.get("reason")
+            if reason == "max_output_tokens":
+                return "length"
+            if reason == "content_filter":
+                return "content_filter"
+    return "tool_calls" if has_tool_calls else "stop"
+
+
+def _count(mapping: Any, key: str) -> int:
+    if isinstance(mapping, Mapping):
+        value = mapping.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def chat_usage(usage: Mapping[str, Any] | None) -> ChatUsage:
+    """Responses usage → Chat usage (all zeros when the upstream reported none)."""
+    prompt = _count(usage, "input_tokens")
+    completion = _count(usage, "output_tokens")
+    total = _count(usage, "total_tokens") or prompt + completion
+    details_in = usage.get("input_tokens_details") if isinstance(usage, Mapping) else None
+    details_out = usage.get("output_tokens_details") if isinstance(usage, Mapping) else None
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": _count(details_in, "cached_tokens")},
+        "completion_tokens_details": {"reasoning_tokens": _count(details_out, "reasoning_tokens")},
+    }
+
+
+def chat_annotation(annotation: Any) -> dict[str, Any] | None:
+    """A Responses ``url_citation`` annotation in Chat's shape; other annotations → ``None``."""
+    if not isinstance(annotation, Mapping) or annotation.get("type") != "url_citation":
+        return None
+    citation = {key: annotation.get(key) for key in ("url", "title", "start_index", "end_index")}
+    return {"type": "url_citation", "url_citation": citation}

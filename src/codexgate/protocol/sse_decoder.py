@@ -1,0 +1,135 @@
+"""Incremental Server-Sent Events decoder: upstream bytes in, parsed JSON events out.
+
+The decoder keeps a receive buffer and accepts bytes in pieces of any size: a line, a UTF-8
+character or a ``\\r\\n`` pair may be split between two calls to :meth:`SSEDecoder.feed`. Work is
+done with ``bytes`` operations (``find``/``split``/``replace``) on whole events, never per byte, and
+each event's ``data`` is parsed with orjson.
+
+Rules (the WHATWG event-stream format, reduced to what a JSON event stream needs):
+
+* lines end with ``\\n``, ``\\r\\n`` or ``\\r``; a blank line ends an event;
+* ``data:`` lines are joined with ``\\n`` (multi-line data); one space after the colon is dropped;
+* ``event:`` names the event; it may come before or after ``data:``; the JSON's own ``type`` wins,
+  the ``event:`` name is used only when the JSON has no string ``type``;
+* lines starting with ``:`` (comments, keep-alives), ``id:``, ``retry:`` and unknown fields are
+  ignored; so are events without data, events whose data is blank, and ``data: [DONE]``;
+* data that is not a JSON object yields ``{"type": "codexgate.protocol_error", "message": ...}``.
+
+Nothing in here raises on any input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+PROTOCOL_ERROR: Final = "codexgate.protocol_error"
+_DONE: Final = b"[DONE]"
+
+
+def protocol_error(message: str) -> dict[str, Any]:
+    """The event the decoder yields for data it cannot parse."""
+    return {"type": PROTOCOL_ERROR, "message": message}
+
+
+def _snippet(data: bytes, limit: int = 200) -> str:
+    text = data[:limit].decode("utf-8", "replace")
+    return text + ("..." if len(data) > limit else "")
+
+
+def _parse_data(data: bytes, name: bytes | None) -> dict[str, Any] | None:
+    """Turn one event's data into a dict (or ``None`` to skip it)."""
+    if not data.strip() or data == _DONE:
+        return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return protocol_error(f"Upstream sent an event whose data is not JSON ({exc}): {_snippet(data)}")
+    if not isinstance(value, dict):
+        return protocol_error(f"Upstream sent an event whose data is not a JSON object: {_snippet(data)}")
+    if name is not None and not isinstance(value.get("type"), str):
+        value["type"] = name.decode("utf-8", "replace")
+    return value
+
+
+def _parse_block(block: bytes) -> dict[str, Any] | None:
+    """Parse one event (the lines between two blank lines, ``\\n``-separated)."""
+    # Fast path: a single ``data: {...}`` line, the most common shape.
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return _parse_data(block[6:], None)
+    name: bytes | None = None
+    data_lines: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data_lines.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            value = line[6:]
+            name = (value[1:] if value.startswith(b" ") else value).strip() or None
+    if not data_lines:
+        return None
+    return _parse_data(data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines), name)
+
+
+class SSEDecoder:
+    """Feed bytes, get back the JSON events they complete."""
+
+    __slots__ = ("_buffer", "_pending_cr")
+
+    def __init__(self) -> None:
+        self._buffer = b""  # normalized to ``\n`` line ends, holds the unfinished event
+        self._pending_cr = False  # the last byte seen was ``\r``: a following ``\n`` is part of it
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """Add ``data``; return the events completed by it (possibly none). Never raises."""
+        try:
+            return self._feed(bytes(data))
+        except Exception as exc:  # defensive: the decoder must never take the stream down
+            self._buffer = b""
+            self._pending_cr = False
+            return [protocol_error(f"SSE decoder failure: {type(exc).__name__}: {exc}")]
+
+    def close(self) -> list[dict[str, Any]]:
+        """End of stream: flush an event that was not followed by a blank line."""
+        block = self._buffer
+        self._buffer = b""
+        self._pending_cr = False
+        try:
+            events: list[dict[str, Any]] = []
+            for part in block.split(b"\n\n"):
+                event = _parse_block(part.strip(b"\n"))
+                if event is not None:
+                    events.append(event)
+            return events
+        except Exception as exc:  # defensive, see feed()
+            return [protocol_error(f"SSE decoder failure: {type(exc).__name__}: {exc}")]
+
+    def _feed(self, data: bytes) -> list[dict[str, Any]]:
+        if not data:
+            return []
+        if self._pending_cr:
+            self._pending_cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if b"\r" in data:
+            if data.endswith(b"\r"):
+                self._pending_cr = True
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        old = self._buffer
+        buffer = old + data if old else data
+        # Only the new bytes (and the one before them) can complete a ``\n\n`` boundary.
+        if buffer.find(b"\n\n", max(0, len(old) - 1)) < 0:
+            self._buffer = buffer
+            return []
+        end = buffer.rfind(b"\n\n")
+        self._buffer = buffer[end + 2 :]
+        events: list[dict[str, Any]] = []
+        for block in buffer[:end].split(b"\n\n"):
+            if block:
+                if block[0] == 10:  # leftover ``\n`` from a run of blank lines
+                    block = block.lstrip(b"\n")
+                event = _parse_block(block)
+                if event is not None:
+                    events.append(event)
+        return events
