@@ -15,7 +15,7 @@ from codexgate.protocol.errors import APIError
 from codexgate.server.errors import error_response, install_error_handlers
 from codexgate.server.gateway import Gateway
 from codexgate.server.request_id import RequestIdMiddleware, request_id_of
-from codexgate.server.routes import chat, health
+from codexgate.server.routes import chat, health, models, responses
 from codexgate.upstream.client import TokenSource, UpstreamClient
 
 logger = logging.getLogger("codexgate.server")
@@ -72,6 +72,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     app.add_exception_handler(Exception, unexpected)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(responses.router)
+    app.include_router(models.router)
     app.add_middleware(RequestIdMiddleware)
     return app
 

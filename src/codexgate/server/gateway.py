@@ -24,6 +24,7 @@ from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import StreamOutcome
 from codexgate.storage import rate_limits
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream
+from codexgate.upstream.models import ModelCatalog
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
 
@@ -113,12 +114,25 @@ class Gateway:
         self.tokens = tokens
         self.upstream = upstream
         self.limiter = StreamLimiter(settings.limits.max_concurrent_streams)
+        self.models = ModelCatalog(
+            upstream.fetch_models, ttl=settings.upstream.models_cache_ttl, fallback=settings.upstream.models
+        )
         self.observers: list[Callable[[CallRecord], None]] = []
         self.rate_limit_observers: list[Callable[[rate_limits.RateLimitSnapshot], None]] = []
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
         self._default_instructions: Callable[[str], str] = lambda _model: ""
+        #: set when open streams must end (graceful shutdown's grace period is over).
+        self.stop_streams = asyncio.Event()
+        self.draining = False
         upstream.on_headers = self._on_upstream_headers
+
+    def begin_shutdown(self, grace: float) -> None:
+        """Called on SIGTERM: new requests are refused by the server; open streams get ``grace`` s."""
+        if self.draining:
+            return
+        self.draining = True
+        asyncio.get_running_loop().call_later(grace, self.stop_streams.set)
 
     def set_default_instructions(self, resolver: Callable[[str], str]) -> None:
         self._default_instructions = resolver

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -39,11 +41,25 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
-        timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace)),
+        timeout_graceful_shutdown=round(settings.server.shutdown_grace) + 3,
         h11_max_incomplete_event_size=settings.limits.max_header_size,
         backlog=4096,
         timeout_keep_alive=30,
     )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn, plus: on SIGTERM/SIGINT open streams get the grace period, then an error chunk."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        gateway = self.config.app.state.gateway  # type: ignore[union-attr]
+        grace = gateway.settings.server.shutdown_grace
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_soon_threadsafe(gateway.begin_shutdown, grace)
 
 
 def run_server(settings: Settings) -> None:
@@ -56,4 +72,4 @@ def run_server(settings: Settings) -> None:
         f"codexgate listening on http://{settings.server.host}:{settings.server.port} — {where}",
         flush=True,
     )
-    uvicorn.Server(config).run()
+    GatewayServer(config).run()

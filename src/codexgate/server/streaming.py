@@ -9,6 +9,7 @@ silences (hidden reasoning) so proxies and clients keep the connection open.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -62,6 +63,7 @@ class UpstreamStreamResponse:
         keepalive_interval: float,
         read_timeout: float,
         on_done: Callable[[StreamOutcome], None],
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.upstream = upstream
         self.converter = converter
@@ -69,6 +71,8 @@ class UpstreamStreamResponse:
         self.keepalive_interval = keepalive_interval
         self.read_timeout = read_timeout
         self.on_done = on_done
+        self.stop = stop
+        self.stopped = False
         self.outcome = StreamOutcome()
         self._last_send = 0.0
 
@@ -86,8 +90,19 @@ class UpstreamStreamResponse:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
                 group.start_soon(self._keepalive, send)
+                if self.stop is not None:
+                    group.start_soon(self._watch_stop, self.stop, group.cancel_scope)
                 complete = await self._pump(send)
                 group.cancel_scope.cancel()
+            if self.stopped and not self.outcome.client_disconnected:
+                error = APIError(
+                    503,
+                    "The gateway is shutting down; the stream was ended after the grace period.",
+                    type="server_error",
+                    code="server_shutting_down",
+                )
+                self.outcome.status, self.outcome.error_code = 503, error.code
+                await send({"type": "http.response.body", "body": self.converter.fail(error), "more_body": False})
         except OSError:
             # the client went away while we were writing
             self.outcome.client_disconnected = True
@@ -107,6 +122,11 @@ class UpstreamStreamResponse:
                 self.outcome.client_disconnected = True
                 scope.cancel()
                 return
+
+    async def _watch_stop(self, stop: asyncio.Event, scope: anyio.CancelScope) -> None:
+        await stop.wait()
+        self.stopped = True
+        scope.cancel()
 
     async def _keepalive(self, send: Send) -> None:
         interval = self.keepalive_interval

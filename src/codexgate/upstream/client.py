@@ -162,6 +162,43 @@ class UpstreamClient:
             )
             raise error
 
+    async def fetch_models(self) -> list[Mapping[str, Any]]:
+        """``GET {upstream_url}/models?client_version=X``: the backend's model entries."""
+        url = self.settings.upstream.upstream_url.rstrip("/") + "/models"
+        params = {"client_version": self.settings.upstream.client_version}
+        credentials = await self.tokens.get()
+        for attempt in range(2):
+            headers = upstream_headers(
+                access_token=credentials.access_token,
+                account_id=credentials.account_id,
+                session_id="models",
+                originator=self.settings.upstream.originator,
+                client_version=self.settings.upstream.client_version,
+                request_id="models",
+            )
+            headers["accept"] = "application/json"
+            try:
+                async with self.session.get(url, params=params, headers=headers) as response:
+                    body = await response.read()
+                    status = response.status
+                    response_headers = response.headers
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise unreachable(type(exc).__name__) from None
+            if status == 401 and attempt == 0:
+                credentials = await self.tokens.refresh_after_unauthorized(credentials)
+                continue
+            if status != 200:
+                raise map_http_error(status, body, response_headers)
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise unreachable("the model list is not JSON") from None
+            entries = data.get("models") if isinstance(data, dict) else None
+            if not isinstance(entries, list):
+                raise unreachable("the model list has no `models` array")
+            return [entry for entry in entries if isinstance(entry, Mapping)]
+        raise unreachable("unauthorized")  # pragma: no cover - the loop returns or raises
+
     def _may_retry(self, attempt: int, deadline: float) -> bool:
         if attempt >= self.settings.upstream.upstream_retries:
             return False

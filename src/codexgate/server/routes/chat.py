@@ -108,6 +108,7 @@ async def chat_completions(request: Request) -> Response:
             keepalive_interval=settings.server.keepalive_interval,
             read_timeout=settings.upstream.read_timeout,
             on_done=call.finish,
+            stop=gateway.stop_streams,
         )
 
     aggregator = ChatCompletionAggregator(
@@ -116,12 +117,11 @@ async def chat_completions(request: Request) -> Response:
         completion_id=completion_id,
         created=created,
     )
-    outcome = await read_whole_stream(upstream, aggregator, settings.upstream.read_timeout)
     try:
+        outcome = await read_whole_stream(upstream, aggregator, settings.upstream.read_timeout)
         result = aggregator.result()
     except APIError as error:
-        outcome.status, outcome.error_code = error.status_code, error.code or error.type
-        call.finish(outcome)
+        call.fail(error)
         error.headers.update(upstream.codex_headers())
         raise
     call.finish(outcome)
