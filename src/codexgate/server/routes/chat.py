@@ -6,14 +6,14 @@ import time
 from typing import Any
 
 import orjson
-from codexgate.protocol.aggregate import ChatCompletionAggregator
-from codexgate.protocol.chat_to_responses import map_chat_request
-from codexgate.protocol.sse_writer import DONE, encode_chunks
-from codexgate.protocol.stream_translator import ChatStreamTranslator
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from codexgate.protocol.aggregate import ChatCompletionAggregator
+from codexgate.protocol.chat_to_responses import map_chat_request
 from codexgate.protocol.errors import APIError, invalid_request
+from codexgate.protocol.sse_writer import DONE, encode_chunks
+from codexgate.protocol.stream_translator import ChatStreamTranslator
 from codexgate.server.body import read_json
 from codexgate.server.context import gateway_of, openapi_body
 from codexgate.server.request_models import ChatCompletionRequest
