@@ -1,0 +1,133 @@
+"""The incremental SSE decoder: any split, any line ending, never raises."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codexgate.protocol.sse_decoder import PROTOCOL_ERROR, SSEDecoder
+from codexgate.protocol.sse_writer import DONE, KEEPALIVE, encode_chunk, encode_chunks, encode_event
+from tests.recorded_streams import by_name
+
+EVENTS = [
+    {"type": "response.created", "sequence_number": 0, "response": {"id": "r"}},
+    {"type": "response.output_text.delta", "sequence_number": 1, "delta": "héllo ✓ 日本"},
+    {"type": "response.completed", "sequence_number": 2, "response": {"id": "r"}},
+]
+
+
+def sse(events: list[dict], newline: str = "\n") -> bytes:
+    text = "".join(
+        f"event: {e['type']}{newline}data: {json.dumps(e, ensure_ascii=False)}{newline}{newline}" for e in events
+    )
+    return text.encode()
+
+
+def decode_all(pieces: list[bytes]) -> list[dict]:
+    decoder = SSEDecoder()
+    out = []
+    for piece in pieces:
+        out += decoder.feed(piece)
+    return out + decoder.close()
+
+
+def test_whole_stream() -> None:
+    assert decode_all([sse(EVENTS)]) == EVENTS
+
+
+def test_byte_by_byte_splits_utf8_characters() -> None:
+    data = sse(EVENTS)
+    assert decode_all([data[i : i + 1] for i in range(len(data))]) == EVENTS
+
+
+def test_crlf_and_cr_line_endings_even_split_between_cr_and_lf() -> None:
+    for newline in ("\r\n", "\r"):
+        data = sse(EVENTS, newline)
+        assert decode_all([data]) == EVENTS
+        assert decode_all([data[i : i + 1] for i in range(len(data))]) == EVENTS
+
+
+def test_events_are_returned_as_soon_as_complete() -> None:
+    decoder = SSEDecoder()
+    first, second = sse(EVENTS[:1]), sse(EVENTS[1:2])
+    assert decoder.feed(first + second[:10]) == EVENTS[:1]
+    assert decoder.feed(second[10:]) == EVENTS[1:2]
+
+
+def test_multiline_data_comments_data_before_event_and_done() -> None:
+    data = (
+        b": keep-alive\n\n"
+        b'data: {"type": "a",\ndata:  "x": 1}\n\n'
+        b'data: {"x": 2}\nevent: named\n\n'
+        b"id: 5\nretry: 10\n: comment\n\n"
+        b"data: [DONE]\n\n"
+    )
+    assert decode_all([data]) == [{"type": "a", "x": 1}, {"x": 2, "type": "named"}]
+
+
+def test_json_type_wins_over_event_name_and_missing_sequence_number_is_fine() -> None:
+    assert decode_all([b'event: wrong\ndata: {"type": "right"}\n\n']) == [{"type": "right"}]
+
+
+def test_json_without_type_or_event_name_is_returned_as_is() -> None:
+    assert decode_all([b'data: {"object": "chat.completion.chunk"}\n\n']) == [{"object": "chat.completion.chunk"}]
+
+
+def test_non_json_data_is_a_protocol_error_event() -> None:
+    events = decode_all([b"data: {not json\n\n", b"data: [1, 2]\n\n", b'data: {"type": "ok"}\n\n'])
+    assert [e["type"] for e in events] == [PROTOCOL_ERROR, PROTOCOL_ERROR, "ok"]
+    assert "{not json" in events[0]["message"]
+
+
+def test_invalid_utf8_is_a_protocol_error_not_an_exception() -> None:
+    assert decode_all([b'data: {"type": "\xff\xfe"}\n\n'])[0]["type"] == PROTOCOL_ERROR
+
+
+def test_close_flushes_an_event_without_trailing_blank_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"type": "last"}') == []
+    assert decoder.close() == [{"type": "last"}]
+    assert decoder.close() == []
+
+
+def test_blank_data_is_ignored() -> None:
+    assert decode_all([b"data:\n\ndata:   \n\n"]) == []
+
+
+@given(st.binary(max_size=2000), st.lists(st.integers(min_value=1, max_value=64), max_size=50))
+@settings(max_examples=300)
+def test_random_bytes_never_raise(data: bytes, sizes: list[int]) -> None:
+    decoder = SSEDecoder()
+    position = 0
+    for size in sizes:
+        for event in decoder.feed(data[position : position + size]):
+            assert isinstance(event, dict)
+        position += size
+    decoder.feed(data[position:])
+    assert all(isinstance(e, dict) for e in decoder.close())
+
+
+@given(st.lists(st.integers(min_value=0, max_value=60_000), max_size=40))
+@settings(max_examples=100)
+def test_any_split_of_a_recorded_stream_gives_the_same_events(cuts: list[int]) -> None:
+    raw = by_name("pydantic-ai/test_openai_responses_streaming_usage.yaml#0").raw
+    assert raw is not None
+    points = sorted({c % (len(raw) + 1) for c in cuts})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert decode_all(pieces) == decode_all([raw])
+
+
+def test_writer_frames() -> None:
+    chunk = {"id": "c", "choices": [{"delta": {"content": "é"}}]}
+    assert encode_chunk(chunk) == b'data: {"id":"c","choices":[{"delta":{"content":"\xc3\xa9"}}]}\n\n'
+    assert encode_chunks([chunk, chunk]) == encode_chunk(chunk) * 2
+    assert encode_chunks([]) == b""
+    assert (
+        encode_event({"type": "response.created", "a": 1})
+        == b'event: response.created\ndata: {"type":"response.created","a":1}\n\n'
+    )
+    assert encode_event({"a": 1}) == b'data: {"a":1}\n\n'
+    assert DONE == b"data: [DONE]\n\n" and KEEPALIVE.startswith(b":")
+    assert decode_all([encode_event(EVENTS[1]), KEEPALIVE, DONE]) == [EVENTS[1]]
