@@ -39,7 +39,11 @@ def model_objects(entries: list[Mapping[str, Any]], created: int) -> list[dict[s
             seen.add(model_id)
             models.append({"id": model_id, "object": "model", "created": created, "owned_by": OWNER, **extra})
 
-    ordered = sorted(entries, key=lambda entry: entry.get("priority") if isinstance(entry.get("priority"), int) else 0)
+    def priority(entry: Mapping[str, Any]) -> int:
+        value = entry.get("priority")
+        return value if isinstance(value, int) else 0
+
+    ordered = sorted(entries, key=priority)
     for entry in ordered:
         slug = entry.get("slug") or entry.get("id")
         if not isinstance(slug, str) or not slug:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from codexgate.protocol.aggregate import ResponseAggregator
-from codexgate.protocol.chat_to_responses import split_effort_suffix
+from codexgate.protocol.chat_to_responses import split_model_effort
 from codexgate.protocol.errors import APIError, invalid_request
 from codexgate.protocol.sse_writer import encode_event
 from codexgate.server.body import read_json
@@ -126,7 +126,7 @@ def prepare_body(body: dict[str, Any]) -> dict[str, Any]:
             param="previous_response_id",
             code="unsupported_parameter",
         )
-    model, effort = split_effort_suffix(str(body["model"]))
+    model, effort = split_model_effort(str(body["model"]))
     prepared = dict(body)
     prepared["model"] = model
     if effort is not None:
