@@ -1,0 +1,463 @@
+"""Scenarios: what the simulator answers to one ``POST /responses``.
+
+A :class:`Scenario` names a behaviour (``text``, ``reasoning``, ``tool_calls``, ``http_429_usage_limit``,
+``drop_mid_stream`` …, see :data:`SCENARIO_NAMES`) plus optional knobs; knobs left ``None`` take the
+simulator's defaults. :func:`build_events` turns a stream scenario and the request into the full list
+of event dicts; :func:`http_error` gives the status, body and headers of an HTTP-error scenario.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from codexgate.testing.sse_events import (
+    Event,
+    EventStream,
+    new_id,
+    response_object,
+    split_even,
+    split_pieces,
+    split_words,
+    usage_object,
+)
+
+#: Scenarios answered with an SSE stream that ends in a terminal event.
+STREAM_SCENARIOS = frozenset(
+    {
+        "text",
+        "reasoning",
+        "tool_calls",
+        "tool_args_done_only",
+        "refusal",
+        "incomplete",
+        "content_filter",
+        "failed",
+        "error_event",
+        "context_length_exceeded",
+        "rate_limit_exceeded",
+        "web_search",
+        "custom_tool",
+        "replay",
+        "slow",
+    }
+)
+#: Scenarios answered with an HTTP error status before any event.
+HTTP_SCENARIOS = frozenset(
+    {"http_400", "http_401", "http_403", "http_404", "http_429_usage_limit", "http_500", "http_502", "http_503"}
+)
+#: Scenarios that break the connection or the stream on purpose.
+FAULT_SCENARIOS = frozenset({"drop_mid_stream", "close_before_events", "never_answer", "stall_after", "non_json_data"})
+SCENARIO_NAMES = STREAM_SCENARIOS | HTTP_SCENARIOS | FAULT_SCENARIOS
+
+ALIASES = {
+    "tools": "tool_calls",
+    "tool": "tool_calls",
+    "function_call": "tool_calls",
+    "function_calls": "tool_calls",
+    "parallel_tools": "tool_calls",
+    "think": "reasoning",
+    "thinking": "reasoning",
+    "custom": "custom_tool",
+    "search": "web_search",
+    "error": "error_event",
+    "drop": "drop_mid_stream",
+    "stall": "stall_after",
+    "non_json": "non_json_data",
+    "usage_limit": "http_429_usage_limit",
+    "http_429": "http_429_usage_limit",
+    "http_5xx": "http_500",
+}
+
+DEFAULT_FAILURES: dict[str, tuple[str, str]] = {
+    "failed": ("server_error", "An error occurred while processing your request. Please try again."),
+    "error_event": ("server_error", "An error occurred while processing your request. Please try again."),
+    "context_length_exceeded": (
+        "context_length_exceeded",
+        "Your input exceeds the context window of this model. Please adjust your input and try again.",
+    ),
+    "rate_limit_exceeded": (
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again in 1.2s.",
+    ),
+}
+DEFAULT_SUMMARY = (
+    "**Reading the request**\n\nThe user asked a question; I will restate it and answer briefly.",
+    "**Drafting the answer**\n\nKeeping it short and deterministic so tests can check it.",
+)
+DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
+DEFAULT_CITATION = {"url": "https://example.com/weather", "title": "Example weather report"}
+MAX_ECHO_WORDS = 32
+
+
+def normalize_name(name: str) -> str:
+    """The canonical scenario name for ``name`` (aliases such as ``tools`` accepted)."""
+    key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key not in SCENARIO_NAMES:
+        raise ValueError(f"unknown simulator scenario {name!r}; known: {', '.join(sorted(SCENARIO_NAMES))}")
+    return key
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function (or custom tool) call the simulated model makes."""
+
+    name: str
+    arguments: str | Mapping[str, Any] = "{}"
+    call_id: str | None = None
+
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return orjson.dumps(self.arguments).decode()
+
+
+CallSpec = ToolCall | tuple[str, "str | Mapping[str, Any]"]
+
+
+@dataclass
+class Scenario:
+    """What to answer to one request. ``None`` knobs fall back to the simulator's defaults.
+
+    Timing: ``tokens`` (text deltas; ``None`` = one per word), ``event_delay`` (seconds before each
+    event after the first), ``header_delay`` (seconds before the status line), ``coalesce`` (one
+    write for the whole stream instead of one per event).
+    """
+
+    name: str = "text"
+    text: str | None = None
+    tokens: int | None = None
+    event_delay: float | None = None
+    header_delay: float | None = None
+    coalesce: bool | None = None
+    model: str | None = None
+    #: ``tool_calls`` / ``tool_args_done_only`` / ``custom_tool``: ``ToolCall`` or ``(name, args)``.
+    calls: Sequence[CallSpec] | None = None
+    #: text streamed as a message before the tool calls (``tool_calls``), or ``None`` for none.
+    preamble: str | None = None
+    arg_chunks: int = 4
+    reasoning_summary: Sequence[str] | None = None
+    summary_tokens: int | None = None
+    encrypted_content: str | None = None
+    refusal: str | None = None
+    phase: str | None = None
+    search_query: str = "weather in Paris"
+    citation: Mapping[str, str] | None = None
+    incomplete_reason: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    #: ``error_event``: ``"nested"`` (``{"error": {...}}`` as recorded) or ``"flat"`` (SDK type).
+    error_shape: str = "nested"
+    #: HTTP scenarios: status (e.g. 502 for a custom 5xx), body (dict → JSON, str/bytes as is), headers.
+    status: int | None = None
+    body: Any = None
+    headers: Mapping[str, str] | None = None
+    #: faults: how many events go out before the drop / stall / bad line.
+    fault_after: int = 3
+    empty_final_output: bool | None = None
+    rate_limits_event: bool | None = None
+    cached_tokens: int = 0
+    usage: Mapping[str, Any] | None = None
+    resets_in_seconds: int = 3600
+    events: Sequence[Mapping[str, Any]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.name = normalize_name(self.name)
+        if self.name == "replay" and self.events is None:
+            raise ValueError("the replay scenario needs events (use Scenario.from_events)")
+
+    @classmethod
+    def from_events(cls, events: Sequence[Mapping[str, Any]], **knobs: Any) -> Scenario:
+        """Replay recorded event dicts as they are (their ``sequence_number`` s included)."""
+        return cls("replay", events=[dict(event) for event in events], **knobs)
+
+    @property
+    def is_http_error(self) -> bool:
+        return self.name in HTTP_SCENARIOS
+
+    def tool_calls(self) -> list[ToolCall]:
+        calls: list[ToolCall] = []
+        for spec in self.calls or ():
+            calls.append(spec if isinstance(spec, ToolCall) else ToolCall(spec[0], spec[1]))
+        return calls
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a scenario needs from the request."""
+
+    body: Mapping[str, Any]
+    prompt: str
+    model: str
+    input_tokens: int
+    tools: list[Mapping[str, Any]]
+    wants_encrypted_reasoning: bool
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any], raw_size: int) -> RequestContext:
+        tools = [tool for tool in body.get("tools") or () if isinstance(tool, Mapping)]
+        include = body.get("include") or ()
+        model = body.get("model")
+        return cls(
+            body=body,
+            prompt=last_user_text(body),
+            model=model if isinstance(model, str) and model else "gpt-5",
+            input_tokens=max(1, raw_size // 4),
+            tools=tools,
+            wants_encrypted_reasoning="reasoning.encrypted_content" in include,
+        )
+
+
+def last_user_text(body: Mapping[str, Any]) -> str:
+    """The text of the last user message in ``input`` (a string input counts as one)."""
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    if not isinstance(items, list):
+        return ""
+    for item in reversed(items):
+        if not isinstance(item, Mapping) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            texts = [
+                str(part.get("text", ""))
+                for part in content
+                if isinstance(part, Mapping) and part.get("type") in ("input_text", "text", "output_text")
+            ]
+            return "\n".join(texts)
+    return ""
+
+
+def scenario_from_prompt(prompt: str) -> str | None:
+    """``NAME`` from a ``scenario:NAME`` marker in the prompt, when it names a known scenario."""
+    marker = prompt.find("scenario:")
+    if marker < 0:
+        return None
+    rest = prompt[marker + len("scenario:") :]
+    word = ""
+    for char in rest:
+        if not (char.isalnum() or char in "_-"):
+            break
+        word += char
+    try:
+        return normalize_name(word)
+    except ValueError:
+        return None
+
+
+def default_answer_pieces(prompt: str, tokens: int | None = None) -> list[str]:
+    """The deterministic answer: ``Simulated answer to: <first words of the prompt>``.
+
+    With ``tokens`` the words are cycled (or cut) to give exactly that many deltas.
+    """
+    echo = prompt.split()[:MAX_ECHO_WORDS] or ["(empty", "prompt)"]
+    words = ["Simulated", "answer", "to:", *echo]
+    count = len(words) if tokens is None else max(1, tokens)
+    return [(" " if index else "") + words[index % len(words)] for index in range(count)]
+
+
+def expected_text(prompt: str, tokens: int | None = None) -> str:
+    """The text the ``text`` scenario answers to ``prompt`` when no text is set."""
+    return "".join(default_answer_pieces(prompt, tokens))
+
+
+def _schema_value(schema: Any) -> Any:
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if isinstance(schema, Mapping) and schema.get("enum"):
+        return schema["enum"][0]
+    return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}.get(str(kind), "example")
+
+
+def calls_for_request(context: RequestContext, limit: int = 2) -> list[ToolCall]:
+    """Default calls: one per function tool in the request (up to ``limit``), filled from the schema."""
+    calls: list[ToolCall] = []
+    for tool in context.tools:
+        name = tool.get("name")
+        if tool.get("type") != "function" or not isinstance(name, str):
+            continue
+        parameters = tool.get("parameters")
+        props = parameters.get("properties") if isinstance(parameters, Mapping) else None
+        arguments = {key: _schema_value(value) for key, value in (props or {}).items()}
+        calls.append(ToolCall(name, arguments))
+        if len(calls) >= limit:
+            break
+    return calls or [ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"city": "Tokyo"})]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Simulator-wide defaults the scenario's ``None`` knobs fall back to."""
+
+    text: str | None = None
+    tokens: int | None = None
+    empty_final_output: bool = False
+
+
+def answer_pieces(scenario: Scenario, context: RequestContext, defaults: Defaults) -> list[str]:
+    tokens = scenario.tokens if scenario.tokens is not None else defaults.tokens
+    text = scenario.text if scenario.text is not None else defaults.text
+    if text is None:
+        return default_answer_pieces(context.prompt, tokens)
+    return split_pieces(text, tokens)
+
+
+def _usage(stream: EventStream, scenario: Scenario, context: RequestContext) -> dict[str, Any]:
+    usage = usage_object(
+        context.input_tokens,
+        stream.output_tokens,
+        cached_tokens=min(scenario.cached_tokens, context.input_tokens),
+        reasoning_tokens=stream.reasoning_tokens,
+    )
+    usage.update(scenario.usage or {})
+    return usage
+
+
+def _failure(scenario: Scenario) -> dict[str, Any]:
+    code, message = DEFAULT_FAILURES.get(scenario.name, DEFAULT_FAILURES["failed"])
+    return {"code": scenario.error_code or code, "message": scenario.error_message or message}
+
+
+def build_events(scenario: Scenario, context: RequestContext, defaults: Defaults) -> list[Event]:
+    """The complete event list of a stream scenario (faults use the ``text`` stream)."""
+    if scenario.name == "replay":
+        return [dict(event) for event in scenario.events or ()]
+    model = scenario.model or context.model
+    stream = EventStream(response_object(context.body, model=model))
+    stream.start()
+    name = scenario.name
+    empty = scenario.empty_final_output if scenario.empty_final_output is not None else defaults.empty_final_output
+    pieces = answer_pieces(scenario, context, defaults)
+
+    if name in ("failed", "context_length_exceeded", "rate_limit_exceeded", "error_event"):
+        error = _failure(scenario)
+        if name == "error_event":
+            stream.error_event(error["code"], error["message"], flat=scenario.error_shape == "flat")
+        stream.finish("failed", usage=None, error=error)
+        return stream.events
+
+    if name == "reasoning":
+        summaries = scenario.reasoning_summary or DEFAULT_SUMMARY
+        per_part = scenario.summary_tokens
+        encrypted = scenario.encrypted_content
+        if encrypted is None and context.wants_encrypted_reasoning:
+            encrypted = "gAAAAAB" + new_id("enc")
+        stream.reasoning([split_pieces(part, per_part) for part in summaries], encrypted_content=encrypted)
+        stream.message(pieces, phase=scenario.phase)
+    elif name in ("tool_calls", "tool_args_done_only"):
+        if scenario.preamble:
+            stream.message(split_words(scenario.preamble), phase=scenario.phase or "commentary")
+        for call in scenario.tool_calls() or calls_for_request(context):
+            arguments = call.arguments_json()
+            chunks = None if name == "tool_args_done_only" else split_even(arguments, scenario.arg_chunks)
+            stream.function_call(call.name, arguments, chunks, call_id=call.call_id or new_id("call"))
+    elif name == "custom_tool":
+        calls = scenario.tool_calls() or [ToolCall("apply_patch", "*** Begin Patch\n*** End Patch\n")]
+        for call in calls:
+            tool_input = call.arguments if isinstance(call.arguments, str) else call.arguments_json()
+            stream.custom_tool_call(
+                call.name,
+                tool_input,
+                split_even(tool_input, scenario.arg_chunks),
+                call_id=call.call_id or new_id("call"),
+            )
+    elif name == "refusal":
+        stream.refusal(split_words(scenario.refusal or DEFAULT_REFUSAL))
+    elif name == "web_search":
+        stream.web_search_call(scenario.search_query)
+        citation = dict(scenario.citation or DEFAULT_CITATION)
+        text = "".join(pieces)
+        annotation = {
+            "type": "url_citation",
+            "start_index": 0,
+            "end_index": len(text),
+            "title": citation.get("title", ""),
+            "url": citation.get("url", ""),
+        }
+        stream.message(pieces, annotations=[annotation], phase=scenario.phase)
+    elif name in ("incomplete", "content_filter"):
+        reason = scenario.incomplete_reason or ("content_filter" if name == "content_filter" else "max_output_tokens")
+        stream.message(pieces, status="incomplete", phase=scenario.phase)
+        stream.finish(
+            "incomplete", usage=_usage(stream, scenario, context), empty_output=empty, incomplete_reason=reason
+        )
+        return stream.events
+    else:  # text, slow and the stream faults
+        stream.message(pieces, phase=scenario.phase)
+    stream.finish("completed", usage=_usage(stream, scenario, context), empty_output=empty)
+    return stream.events
+
+
+def http_error(scenario: Scenario, *, plan_type: str = "plus") -> tuple[int, bytes, dict[str, str]]:
+    """Status, body bytes and extra headers of an HTTP-error scenario, shaped like the backend's."""
+    name = scenario.name
+    status = scenario.status or {"http_429_usage_limit": 429}.get(name) or int(name.removeprefix("http_"))
+    headers = {"content-type": "application/json"}
+    body: Any
+    if name == "http_400":
+        body = {"detail": "Unsupported parameter: max_output_tokens"}
+    elif name == "http_401":
+        body = {
+            "error": {
+                "message": "Provided authentication token is expired. Please try signing in again.",
+                "type": None,
+                "code": "token_expired",
+                "param": None,
+            },
+            "status": 401,
+        }
+    elif name == "http_403":
+        body = {"detail": "Forbidden"}
+    elif name == "http_404":
+        body = {"detail": "Not Found"}
+    elif name == "http_429_usage_limit":
+        seconds = scenario.resets_in_seconds
+        body = {
+            "error": {
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": plan_type,
+                "resets_at": int(time.time()) + seconds,
+                "resets_in_seconds": seconds,
+            }
+        }
+    elif status == 502:
+        headers["content-type"] = "text/html; charset=UTF-8"
+        body = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+    elif status == 503:
+        body = {
+            "error": {
+                "message": "The server is overloaded or not ready yet.",
+                "type": "server_error",
+                "code": "server_is_overloaded",
+                "param": None,
+            }
+        }
+    else:
+        body = {
+            "error": {
+                "message": "An error occurred while processing your request.",
+                "type": "server_error",
+                "code": None,
+                "param": None,
+            }
+        }
+    if scenario.body is not None:
+        body = scenario.body
+        if not isinstance(body, (dict, list)):
+            headers["content-type"] = "text/plain; charset=utf-8"
+    headers.update(scenario.headers or {})
+    if isinstance(body, bytes):
+        return status, body, headers
+    if isinstance(body, str):
+        return status, body.encode(), headers
+    return status, orjson.dumps(body), headers

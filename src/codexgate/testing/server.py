@@ -1,0 +1,354 @@
+"""The upstream simulator: a real aiohttp server on 127.0.0.1 speaking the Codex backend's API.
+
+``POST …/responses`` answers with the SSE stream (or HTTP error, or fault) of a :class:`Scenario`;
+``GET …/models`` with the model list. Every request is recorded in :attr:`UpstreamSimulator.requests`
+with the timing of its answer. Paths are matched on their last segment, so any base path works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from codexgate.testing.models_catalog import default_models
+from codexgate.testing.recorded import RateLimits, RecordedRequest
+from codexgate.testing.scenarios import (
+    FAULT_SCENARIOS,
+    Defaults,
+    RequestContext,
+    Scenario,
+    build_events,
+    http_error,
+    scenario_from_prompt,
+)
+from codexgate.testing.sse_events import encode_event
+from codexgate.testing.validation import Rejection, check_auth, check_body
+
+NON_JSON_LINE = b"data: not json\n\n"
+SLOW_EVENT_DELAY = 0.25
+STREAM_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+
+
+class UpstreamSimulator:
+    """A stand-in for ``https://chatgpt.com/backend-api/codex``. ``async with`` it, or ``start``/``stop``.
+
+    Scenario choice per ``/responses`` request: the next one queued with :meth:`enqueue`, else a
+    ``scenario:NAME`` marker in the last user message, else :attr:`default_scenario`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        event_delay: float = 0.0,
+        header_delay: float = 0.0,
+        tokens: int | None = None,
+        text: str | None = None,
+        coalesce: bool = False,
+        empty_final_output: bool = False,
+        default_scenario: Scenario | str = "text",
+        validate: bool = True,
+        require_auth: bool = True,
+        accepted_tokens: Collection[str] | None = None,
+        require_account_id: bool = False,
+        rate_limits: RateLimits | None = None,
+        rate_limits_event: bool = True,
+        models: list[dict[str, Any]] | None = None,
+        models_status: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.event_delay = event_delay
+        self.header_delay = header_delay
+        self.tokens = tokens
+        self.text = text
+        self.coalesce = coalesce
+        self.empty_final_output = empty_final_output
+        self.default_scenario = Scenario(default_scenario) if isinstance(default_scenario, str) else default_scenario
+        self.validate = validate
+        self.require_auth = require_auth
+        self.accepted_tokens: set[str] | None = set(accepted_tokens) if accepted_tokens is not None else None
+        self.require_account_id = require_account_id
+        self.rate_limits = rate_limits or RateLimits()
+        self.rate_limits_event = rate_limits_event
+        self.models: list[dict[str, Any]] = models if models is not None else default_models()
+        self.models_status = models_status
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Scenario] = deque()
+        self._runner: web.ServerRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: requests go to ``{base_url}/responses`` and ``{base_url}/models``."""
+        if self._runner is None:
+            raise RuntimeError("the simulator is not running")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=2048, reuse_address=True)
+        await site.start()
+        sockets = runner.addresses
+        self.port = int(sockets[0][1])
+        self._runner = runner
+        self._stopping = False
+
+    async def stop(self) -> None:
+        """Close the listener, end open answers (never_answer, stalls …) and free the port."""
+        self._stopping = True
+        runner, self._runner = self._runner, None
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        if handlers:
+            await asyncio.gather(*handlers, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> UpstreamSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- test control -------------------------------------------------------------------------
+    def enqueue(self, *scenarios: Scenario | str) -> None:
+        """Queue scenarios, consumed one per ``/responses`` request in order."""
+        for scenario in scenarios:
+            self._queue.append(Scenario(scenario) if isinstance(scenario, str) else scenario)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def clear(self) -> None:
+        """Forget recorded requests and queued scenarios."""
+        self.requests.clear()
+        self._queue.clear()
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/responses")]
+
+    @property
+    def models_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/models")]
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        return self.requests[-1]
+
+    # -- request handling ---------------------------------------------------------------------
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        record = await self._record(request)
+        try:
+            path = request.path.rstrip("/")
+            if path.endswith("/responses"):
+                if request.method != "POST":
+                    return self._json(record, 405, {"detail": "Method Not Allowed"})
+                return await self._responses(request, record)
+            if path.endswith("/models"):
+                if request.method != "GET":
+                    return self._json(record, 405, {"detail": "Method Not Allowed"})
+                return self._models(record)
+            return self._json(record, 404, {"detail": "Not Found"})
+        except asyncio.CancelledError:
+            record.finish("stopped" if self._stopping else "disconnected")
+            raise
+        except ConnectionError:
+            record.finish("disconnected")
+            raise
+        finally:
+            record.finish("completed")
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _record(self, request: web.BaseRequest) -> RecordedRequest:
+        body = await request.content.read() if request.can_read_body else b""
+        encoding = request.headers.get("content-encoding", "").lower()
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+        parsed: Any = None
+        if body:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                parsed = None
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=CIMultiDict(request.headers),
+            body=body,
+            json=parsed,
+            received_at=time.monotonic(),
+            request_id=str(uuid.uuid4()),
+        )
+        self.requests.append(record)
+        return record
+
+    def _json(
+        self, record: RecordedRequest, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        record.status = status
+        record.outcome = record.outcome or ("completed" if status < 400 else "rejected")
+        answer_headers = {"x-request-id": record.request_id, **(headers or {})}
+        return web.Response(
+            status=status, body=orjson.dumps(body), content_type="application/json", headers=answer_headers
+        )
+
+    def _auth_rejection(self, record: RecordedRequest) -> Rejection | None:
+        if not self.require_auth:
+            return None
+        return check_auth(
+            record.headers, accepted_tokens=self.accepted_tokens, require_account_id=self.require_account_id
+        )
+
+    def _models(self, record: RecordedRequest) -> web.Response:
+        record.scenario = "models"
+        rejection = self._auth_rejection(record)
+        if rejection is not None:
+            return self._json(record, rejection.status, rejection.body)
+        if self.models_status is not None and self.models_status >= 400:
+            return self._json(record, self.models_status, {"detail": "Internal Server Error"})
+        response = self._json(record, 200, {"models": self.models})
+        record.outcome = "models"
+        return response
+
+    def _choose(self, record: RecordedRequest) -> Scenario:
+        if self._queue:
+            return self._queue.popleft()
+        body = record.json if isinstance(record.json, dict) else {}
+        context_prompt = RequestContext.from_body(body, 0).prompt
+        named = scenario_from_prompt(context_prompt)
+        return Scenario(named) if named is not None else self.default_scenario
+
+    async def _responses(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
+        limit_headers = self.rate_limits.headers()
+        rejection = self._auth_rejection(record)
+        if rejection is None and self.validate:
+            rejection = (
+                Rejection(400, {"detail": "We could not parse the JSON body of your request."})
+                if record.json is None
+                else check_body(record.json)
+            )
+        if rejection is not None:
+            return self._json(record, rejection.status, rejection.body, limit_headers)
+        scenario = self._choose(record)
+        record.scenario = scenario.name
+        header_delay = scenario.header_delay if scenario.header_delay is not None else self.header_delay
+        if header_delay > 0:
+            await asyncio.sleep(header_delay)
+        if scenario.is_http_error:
+            status, error_body, extra = http_error(scenario, plan_type=self.rate_limits.plan_type)
+            record.status = status
+            record.outcome = "http_error"
+            headers = {"x-request-id": record.request_id, **limit_headers, **extra}
+            return web.Response(status=status, body=error_body, headers=headers)
+        if scenario.name == "never_answer":
+            await self._wait_forever()
+        request_body = record.json if isinstance(record.json, dict) else {}
+        context = RequestContext.from_body(request_body, len(record.body))
+        events = build_events(scenario, context, Defaults(self.text, self.tokens, self.empty_final_output))
+        for event in events[:1]:
+            response = event.get("response")
+            if isinstance(response, dict):
+                record.response_id = response.get("id")
+        response = web.StreamResponse(
+            status=200,
+            headers={"x-request-id": record.request_id, **STREAM_HEADERS, **limit_headers, **(scenario.headers or {})},
+        )
+        await response.prepare(request)
+        record.status = 200
+        record.headers_sent_at = time.monotonic()
+        if scenario.name == "close_before_events":
+            return self._cut(request, record, response, "closed")
+        use_event = scenario.rate_limits_event if scenario.rate_limits_event is not None else self.rate_limits_event
+        chunks = [encode_event(event) for event in events]
+        await self._send(request, record, response, scenario, chunks, use_event)
+        return response
+
+    async def _send(
+        self,
+        request: web.BaseRequest,
+        record: RecordedRequest,
+        response: web.StreamResponse,
+        scenario: Scenario,
+        chunks: list[bytes],
+        rate_limits_event: bool,
+    ) -> None:
+        delay = scenario.event_delay if scenario.event_delay is not None else self.event_delay
+        if scenario.name == "slow" and scenario.event_delay is None:
+            delay = max(delay, SLOW_EVENT_DELAY)
+        if rate_limits_event:
+            chunks.insert(0, encode_event(self.rate_limits.event()))
+        cut = min(len(chunks), max(0, scenario.fault_after) + (1 if rate_limits_event else 0))
+        name = scenario.name
+        if name in FAULT_SCENARIOS:
+            if name == "non_json_data":
+                chunks.insert(cut, NON_JSON_LINE)
+            else:
+                chunks = chunks[:cut]
+        coalesce = scenario.coalesce if scenario.coalesce is not None else self.coalesce
+        if coalesce and delay <= 0:
+            await response.write(b"".join(chunks))
+            now = time.monotonic()
+            record.first_event_at = now
+            record.event_times.extend([now] * len(chunks))
+        else:
+            await self._write_each(record, response, chunks, delay)
+        if name == "drop_mid_stream":
+            self._cut(request, record, response, "dropped")
+            await self._wait_forever()
+        elif name == "stall_after":
+            await self._wait_forever()
+        else:
+            await response.write_eof()
+            record.finish("completed")
+
+    async def _write_each(
+        self, record: RecordedRequest, response: web.StreamResponse, chunks: Iterable[bytes], delay: float
+    ) -> None:
+        times = record.event_times
+        for index, chunk in enumerate(chunks):
+            if delay > 0 and index:
+                await asyncio.sleep(delay)
+            await response.write(chunk)
+            times.append(time.monotonic())
+            if not index:
+                record.first_event_at = times[-1]
+
+    def _cut(
+        self, request: web.BaseRequest, record: RecordedRequest, response: web.StreamResponse, outcome: str
+    ) -> web.StreamResponse:
+        """Abort the TCP connection (no chunked terminator): the client sees a broken body."""
+        record.finish(outcome)
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        return response
+
+    async def _wait_forever(self) -> None:
+        await asyncio.Event().wait()
