@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
 import anyio
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from codexgate.protocol.errors import APIError
@@ -53,7 +54,13 @@ class StreamConverter(Protocol):
     def outcome(self, outcome: StreamOutcome) -> None: ...
 
 
-class UpstreamStreamResponse:
+async def _no_body() -> AsyncIterator[bytes]:  # pragma: no cover - __call__ replaces the iteration
+    yield b""
+
+
+class UpstreamStreamResponse(StreamingResponse):
+    """A Starlette response (so FastAPI returns it as is) with its own ASGI ``__call__``."""
+
     def __init__(
         self,
         upstream: UpstreamStream,
@@ -65,9 +72,10 @@ class UpstreamStreamResponse:
         on_done: Callable[[StreamOutcome], None],
         stop: asyncio.Event | None = None,
     ) -> None:
+        super().__init__(_no_body(), status_code=200, headers=dict(headers), media_type="text/event-stream")
         self.upstream = upstream
         self.converter = converter
-        self.headers = headers
+        self.extra_headers = headers
         self.keepalive_interval = keepalive_interval
         self.read_timeout = read_timeout
         self.on_done = on_done
@@ -82,7 +90,7 @@ class UpstreamStreamResponse:
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),
         ]
-        raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.headers.items()]
+        raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.extra_headers.items()]
         complete = False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": raw_headers})

@@ -101,7 +101,7 @@ async def chat_completions(request: Request) -> Response:
             completion_id=completion_id,
             created=created,
         )
-        return UpstreamStreamResponse(  # type: ignore[return-value]
+        return UpstreamStreamResponse(
             upstream,
             ChatConverter(translator),
             headers=upstream.codex_headers(),

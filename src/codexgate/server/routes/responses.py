@@ -154,7 +154,7 @@ async def create_response(request: Request) -> Response:
     upstream = await gateway.open(call, request, prepared)
 
     if stream:
-        return UpstreamStreamResponse(  # type: ignore[return-value]
+        return UpstreamStreamResponse(
             upstream,
             ResponsesPassthrough(requested_model),
             headers=upstream.codex_headers(),
