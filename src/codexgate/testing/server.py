@@ -325,8 +325,8 @@ class UpstreamSimulator:
         elif name == "stall_after":
             await self._wait_forever()
         else:
+            record.finish("completed")  # before the last bytes, so a client that saw the end sees it recorded
             await response.write_eof()
-            record.finish("completed")
 
     async def _write_each(
         self, record: RecordedRequest, response: web.StreamResponse, chunks: Iterable[bytes], delay: float
