@@ -100,6 +100,11 @@ def test_event_delay_is_observable_per_event(sim: UpstreamSimulator, http: httpx
     assert arrivals[-1] - arrivals[0] >= 0.02 * (len(arrivals) - 1) * 0.9  # written one by one, not buffered
     for sent, seen in zip(record.event_times, arrivals, strict=True):
         assert seen - sent < 0.1
+    assert len(record.event_types) == len(record.event_times)
+    first_delta = record.sent_at("response.output_text.delta")
+    assert first_delta == record.event_times[record.event_types.index("response.output_text.delta")]
+    assert record.sent_at("response.completed") == record.event_times[-1]
+    assert record.sent_at("no.such.event") is None
 
 
 def test_header_delay(sim: UpstreamSimulator, http: httpx.Client) -> None:

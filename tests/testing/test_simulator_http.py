@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 from typing import Any
 
@@ -224,3 +226,15 @@ def test_models_list_status_and_auth_are_settable(sim: UpstreamSimulator, http: 
     sim.models_status = 500
     assert http.get("/models", headers=AUTH).status_code == 500
     assert http.get("/models").status_code == 401
+
+
+def test_large_and_gzipped_bodies_are_read(sim: UpstreamSimulator, http: httpx.Client) -> None:
+    big = request_body("x " * 2_000_000)  # ~4 MB, like a prompt with a base64 image
+    assert http.post("/responses", json=big, headers=AUTH).status_code == 200
+    assert sim.requests[-1].json == big
+    compressed = gzip.compress(json.dumps(request_body("zipped")).encode())
+    headers = {**AUTH, "content-encoding": "gzip", "content-type": "application/json"}
+    assert http.post("/responses", content=compressed, headers=headers).status_code == 200
+    assert sim.requests[-1].json == request_body("zipped")
+    long_header = {**AUTH, "x-codex-turn-metadata": "m" * 20_000}
+    assert http.post("/responses", json=request_body(), headers=long_header).status_code == 200

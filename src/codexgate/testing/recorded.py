@@ -34,7 +34,10 @@ class RecordedRequest:
     response_id: str | None = None
     headers_sent_at: float | None = None
     first_event_at: float | None = None
+    #: when each event was written (``time.monotonic()``), parallel to ``event_types``.
     event_times: list[float] = field(default_factory=list, repr=False)
+    #: the type of each event to be written, in order (``"not json"`` for the bad line).
+    event_types: list[str] = field(default_factory=list, repr=False)
     finished_at: float | None = None
     disconnected_at: float | None = None
     outcome: str | None = None
@@ -43,6 +46,13 @@ class RecordedRequest:
     @property
     def events_sent(self) -> int:
         return len(self.event_times)
+
+    def sent_at(self, event_type: str) -> float | None:
+        """When the first event of ``event_type`` was written, or None if it was not (yet)."""
+        for sent, kind in zip(self.event_times, self.event_types, strict=False):
+            if kind == event_type:
+                return sent
+        return None
 
     @property
     def closed(self) -> bool:

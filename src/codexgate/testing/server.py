@@ -8,10 +8,8 @@ with the timing of its answer. Paths are matched on their last segment, so any b
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Collection, Iterable
 from typing import Any
@@ -36,6 +34,7 @@ from codexgate.testing.validation import Rejection, check_auth, check_body
 
 NON_JSON_LINE = b"data: not json\n\n"
 SLOW_EVENT_DELAY = 0.25
+MAX_HEADER_BYTES = 65_536
 STREAM_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
 
 
@@ -99,7 +98,13 @@ class UpstreamSimulator:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        server = web.Server(
+            self._handle,
+            handler_cancellation=True,
+            access_log=None,
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+        )
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=2048, reuse_address=True)
@@ -177,19 +182,15 @@ class UpstreamSimulator:
             raise
         except ConnectionError:
             record.finish("disconnected")
-            raise
+            return web.Response(status=499)  # never reaches the client; keeps aiohttp from logging an error
         finally:
             record.finish("completed")
             if task is not None:
                 self._handlers.discard(task)
 
     async def _record(self, request: web.BaseRequest) -> RecordedRequest:
+        # aiohttp has already undone a gzip/deflate/br Content-Encoding (auto_decompress).
         body = await request.content.read() if request.can_read_body else b""
-        encoding = request.headers.get("content-encoding", "").lower()
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
         parsed: Any = None
         if body:
             try:
@@ -287,6 +288,7 @@ class UpstreamSimulator:
             return self._cut(request, record, response, "closed")
         use_event = scenario.rate_limits_event if scenario.rate_limits_event is not None else self.rate_limits_event
         chunks = [encode_event(event) for event in events]
+        record.event_types = [str(event.get("type")) for event in events]
         await self._send(request, record, response, scenario, chunks, use_event)
         return response
 
@@ -304,21 +306,28 @@ class UpstreamSimulator:
             delay = max(delay, SLOW_EVENT_DELAY)
         if rate_limits_event:
             chunks.insert(0, encode_event(self.rate_limits.event()))
+            record.event_types.insert(0, "codex.rate_limits")
         cut = min(len(chunks), max(0, scenario.fault_after) + (1 if rate_limits_event else 0))
         name = scenario.name
         if name in FAULT_SCENARIOS:
             if name == "non_json_data":
                 chunks.insert(cut, NON_JSON_LINE)
+                record.event_types.insert(cut, "not json")
             else:
                 chunks = chunks[:cut]
+                del record.event_types[cut:]
         coalesce = scenario.coalesce if scenario.coalesce is not None else self.coalesce
-        if coalesce and delay <= 0:
-            await response.write(b"".join(chunks))
-            now = time.monotonic()
-            record.first_event_at = now
-            record.event_times.extend([now] * len(chunks))
-        else:
-            await self._write_each(record, response, chunks, delay)
+        try:
+            if coalesce and delay <= 0:
+                await response.write(b"".join(chunks))
+                now = time.monotonic()
+                record.first_event_at = now
+                record.event_times.extend([now] * len(chunks))
+            else:
+                await self._write_each(record, response, chunks, delay)
+        except ConnectionError:  # the client went away between two writes
+            record.finish("disconnected")
+            return
         if name == "drop_mid_stream":
             self._cut(request, record, response, "dropped")
             await self._wait_forever()
