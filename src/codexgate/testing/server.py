@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from codexgate.testing.http_errors import http_error
 from codexgate.testing.models_catalog import default_models
 from codexgate.testing.recorded import RateLimits, RecordedRequest
 from codexgate.testing.scenarios import (
@@ -26,7 +27,7 @@ from codexgate.testing.scenarios import (
     RequestContext,
     Scenario,
     build_events,
-    http_error,
+    last_user_text,
     scenario_from_prompt,
 )
 from codexgate.testing.sse_events import encode_event
@@ -165,7 +166,14 @@ class UpstreamSimulator:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        record = await self._record(request)
+        try:
+            record = await self._record(request)
+            return await self._dispatch(request, record)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _dispatch(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
         try:
             path = request.path.rstrip("/")
             if path.endswith("/responses"):
@@ -185,8 +193,6 @@ class UpstreamSimulator:
             return web.Response(status=499)  # never reaches the client; keeps aiohttp from logging an error
         finally:
             record.finish("completed")
-            if task is not None:
-                self._handlers.discard(task)
 
     async def _record(self, request: web.BaseRequest) -> RecordedRequest:
         # aiohttp has already undone a gzip/deflate/br Content-Encoding (auto_decompress).
@@ -242,8 +248,7 @@ class UpstreamSimulator:
         if self._queue:
             return self._queue.popleft()
         body = record.json if isinstance(record.json, dict) else {}
-        context_prompt = RequestContext.from_body(body, 0).prompt
-        named = scenario_from_prompt(context_prompt)
+        named = scenario_from_prompt(last_user_text(body))
         return Scenario(named) if named is not None else self.default_scenario
 
     async def _responses(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
