@@ -3,7 +3,8 @@
 The body goes upstream after the same backend shaping as chat requests (``store: false``, stripped
 fields, instructions filled only when absent); unknown tools, items and fields pass unchanged.
 Streamed events are forwarded one by one; only the ``model`` inside ``response`` objects is set
-back to the name the client asked for. Non-streaming requests get the aggregated Response object.
+back to the name the client asked for, and the backend's own ``codex.rate_limits`` events reach only
+the Codex CLI (other clients' typed parsers know only the standard events). Non-streaming requests get the aggregated Response object.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def _error_code(error: Any) -> str:
 class ResponsesPassthrough:
     """Responses events -> the same events, re-encoded, with the client's model name."""
 
-    def __init__(self, requested_model: str) -> None:
+    def __init__(self, requested_model: str, *, forward_codex_events: bool) -> None:
         self.requested_model = requested_model
+        self.forward_codex_events = forward_codex_events
         self.terminal: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.rate_limits: dict[str, Any] | None = None
@@ -75,6 +77,8 @@ class ResponsesPassthrough:
                 self._output = True
             elif kind == "codex.rate_limits":
                 self.rate_limits = event
+                if not self.forward_codex_events:
+                    continue
             elif kind == "error":
                 self.error = {"code": event.get("code"), "message": event.get("message")}
             sequence = event.get("sequence_number")
@@ -117,6 +121,13 @@ class ResponsesPassthrough:
             outcome.error_code = _error_code(self.error)
 
 
+def is_codex_client(request: Request) -> bool:
+    """The Codex CLI understands its backend's ``codex.*`` events; other clients get only standard ones."""
+    originator = request.headers.get("originator", "")
+    agent = request.headers.get("user-agent", "")
+    return originator.startswith("codex") or agent.startswith("codex")
+
+
 def prepare_body(body: dict[str, Any]) -> dict[str, Any]:
     """Refuse what can't work with ``store: false``; turn an effort alias into model + effort."""
     if body.get("previous_response_id"):
@@ -156,7 +167,7 @@ async def create_response(request: Request) -> Response:
     if stream:
         return UpstreamStreamResponse(
             upstream,
-            ResponsesPassthrough(requested_model),
+            ResponsesPassthrough(requested_model, forward_codex_events=is_codex_client(request)),
             headers=upstream.codex_headers(),
             keepalive_interval=settings.server.keepalive_interval,
             read_timeout=settings.upstream.read_timeout,

@@ -1,0 +1,274 @@
+"""``/v1/chat/completions`` end to end: the openai SDK → gateway → simulator, all over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from codexgate.testing import Scenario
+from tests.conftest import Gateway
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
+
+
+def _last_body(gateway: Gateway) -> dict[str, object]:
+    responses = [r for r in gateway.simulator.requests if r.path.endswith("/responses")]
+    assert responses, "the simulator received no /responses request"
+    body = responses[-1].json
+    assert isinstance(body, dict)
+    return body
+
+
+def test_non_stream_text(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("text", text="Hello there, friend."))
+    completion = gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES)
+    assert completion.object == "chat.completion"
+    assert completion.model == "gpt-5"
+    assert completion.choices[0].message.content == "Hello there, friend."
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert completion.id.startswith("chatcmpl-")
+
+
+def test_stream_text_with_usage(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("text", text="one two three four"))
+    stream = gateway.client().chat.completions.create(
+        model="gpt-5-high", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "one two three four"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert len({c.id for c in chunks}) == 1 and len({c.created for c in chunks}) == 1
+    assert {c.model for c in chunks} == {"gpt-5-high"}
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens > 0
+    body = _last_body(gateway)
+    assert body["model"] == "gpt-5"
+    assert body["reasoning"] == {"effort": "high", "summary": "auto"}
+
+
+def test_stream_parallel_tool_calls(gateway: Gateway) -> None:
+    calls = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Europe/Paris"})]
+    gateway.simulator.enqueue(Scenario("tool_calls", calls=calls))
+    tools = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name, _ in calls]
+    stream = gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, tools=tools, stream=True)
+    assembled: dict[int, dict[str, str]] = {}
+    finishes = []
+    for chunk in stream:
+        choice = chunk.choices[0]
+        if choice.finish_reason:
+            finishes.append(choice.finish_reason)
+        for delta in choice.delta.tool_calls or []:
+            entry = assembled.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            if delta.id:
+                assert not entry["id"], "the id comes once, in the first delta"
+                entry["id"] = delta.id
+            if delta.function and delta.function.name:
+                entry["name"] = delta.function.name
+            if delta.function and delta.function.arguments:
+                entry["arguments"] += delta.function.arguments
+    assert finishes == ["tool_calls"]
+    assert sorted(assembled) == [0, 1]
+    assert [(assembled[i]["name"], json.loads(assembled[i]["arguments"])) for i in (0, 1)] == calls
+    assert all(entry["id"] for entry in assembled.values())
+
+
+def test_tool_loop_reaches_upstream_as_paired_items(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "x"})]))
+    client = gateway.client()
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    first = client.chat.completions.create(model="gpt-5", messages=MESSAGES, tools=tools)
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls" and message.content is None
+    call = message.tool_calls[0]  # type: ignore[index]
+    gateway.simulator.enqueue(Scenario("text", text="done"))
+    follow_up = [
+        *MESSAGES,
+        message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "result"},
+    ]
+    second = client.chat.completions.create(model="gpt-5", messages=follow_up, tools=tools)
+    assert second.choices[0].message.content == "done"
+    items = _last_body(gateway)["input"]
+    assert isinstance(items, list)
+    calls = [i for i in items if i.get("type") == "function_call"]
+    outputs = [i for i in items if i.get("type") == "function_call_output"]
+    assert [c["call_id"] for c in calls] == [o["call_id"] for o in outputs] == [call.id]
+    assert outputs[0]["output"] == "result"
+
+
+def test_reasoning_in_reasoning_content_and_think_modes(gateway: Gateway) -> None:
+    client = gateway.client()
+    gateway.simulator.enqueue(Scenario("reasoning", text="answer"))
+    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True)
+    reasoning = ""
+    content = ""
+    for chunk in stream:
+        delta = chunk.choices[0].delta
+        reasoning += getattr(delta, "reasoning_content", None) or ""
+        content += delta.content or ""
+    assert reasoning and content == "answer"
+
+    gateway.simulator.enqueue(Scenario("reasoning", text="answer"))
+    completion = client.chat.completions.create(
+        model="gpt-5", messages=MESSAGES, extra_headers={"X-Codexgate-Reasoning": "think"}
+    )
+    text = completion.choices[0].message.content or ""
+    assert text.startswith("<think>") and text.endswith("answer") and "</think>" in text
+
+    gateway.simulator.enqueue(Scenario("reasoning", text="answer"))
+    hidden = client.chat.completions.create(model="gpt-5", messages=MESSAGES, extra_body={"reasoning_format": "hidden"})
+    assert hidden.choices[0].message.content == "answer"
+    assert getattr(hidden.choices[0].message, "reasoning_content", None) is None
+
+
+def test_upstream_request_carries_headers_and_shaped_body(gateway: Gateway) -> None:
+    gateway.client().chat.completions.create(
+        model="gpt-5", messages=MESSAGES, temperature=0.3, max_tokens=50, user="someone"
+    )
+    request = [r for r in gateway.simulator.requests if r.path.endswith("/responses")][-1]
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["authorization"].startswith("Bearer ") and "sk-anything" not in headers["authorization"]
+    assert headers["chatgpt-account-id"] == "acct_test_123"
+    assert headers["openai-beta"] == "responses=experimental"
+    assert headers["accept"] == "text/event-stream"
+    assert headers["originator"] and headers["version"] and headers["user-agent"]
+    assert headers["session-id"]
+    body = request.json
+    assert body["store"] is False and body["stream"] is True
+    assert body["instructions"] == "Be brief."
+    assert body["include"] == ["reasoning.encrypted_content"]
+    assert body["prompt_cache_key"]
+    for name in ("temperature", "max_output_tokens", "user", "top_p", "metadata"):
+        assert name not in body
+    assert all(item.get("role") != "system" for item in body["input"])
+
+
+def test_incomplete_is_length_and_refusal_is_stop(gateway: Gateway) -> None:
+    client = gateway.client()
+    gateway.simulator.enqueue(Scenario("incomplete"))
+    assert client.chat.completions.create(model="gpt-5", messages=MESSAGES).choices[0].finish_reason == "length"
+    gateway.simulator.enqueue(Scenario("refusal"))
+    refused = client.chat.completions.create(model="gpt-5", messages=MESSAGES)
+    assert refused.choices[0].finish_reason == "stop"
+    assert refused.choices[0].message.refusal
+
+
+@pytest.mark.parametrize(
+    ("scenario", "exception", "status"),
+    [
+        ("http_400", openai.BadRequestError, 400),
+        ("http_429_usage_limit", openai.RateLimitError, 429),
+        ("http_500", openai.APIStatusError, 502),
+        ("context_length_exceeded", openai.BadRequestError, 400),
+        ("rate_limit_exceeded", openai.RateLimitError, 429),
+    ],
+)
+def test_error_mapping_non_stream(gateway: Gateway, scenario: str, exception: type[Exception], status: int) -> None:
+    for _ in range(3):  # 5xx is retried up to twice
+        gateway.simulator.enqueue(Scenario(scenario))
+    with pytest.raises(exception) as info:
+        gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES)
+    error = info.value
+    assert isinstance(error, openai.APIStatusError) and error.status_code == status
+    if scenario == "http_429_usage_limit":
+        assert int(error.response.headers["retry-after"]) > 0
+        assert "resets" in error.message
+
+
+def test_usage_limit_before_stream_is_a_429_status_even_when_streaming(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("http_429_usage_limit"))
+    with pytest.raises(openai.RateLimitError):
+        list(gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True))
+
+
+def test_in_stream_failure_is_one_error_payload(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("error_event"))
+    response = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "gpt-5", "messages": MESSAGES, "stream": True},
+        timeout=10,
+    )
+    data = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    errors = [json.loads(d) for d in data if d.startswith('{"error"')]
+    assert len(errors) == 1 and errors[0]["error"]["code"]
+    assert not any('"finish_reason":"' in d for d in data)
+
+
+def test_5xx_is_retried_before_the_first_byte(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("http_503"))
+    gateway.simulator.enqueue(Scenario("text", text="recovered"))
+    completion = gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES)
+    assert completion.choices[0].message.content == "recovered"
+
+
+def test_rate_limit_headers_are_passed_on_and_recorded(gateway: Gateway) -> None:
+    raw = gateway.client().chat.completions.with_raw_response.create(model="gpt-5", messages=MESSAGES)
+    assert raw.headers.get("x-codex-primary-used-percent") is not None
+    gateway.app.state.gateway.flush_rate_limits()
+    saved = json.loads((gateway.home / "rate_limits.json").read_text())
+    assert "primary" in saved
+
+
+def test_first_chunk_is_not_buffered_and_disconnect_closes_upstream(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("text", text=" ".join(["tok"] * 12), event_delay=0.2))
+    started = time.monotonic()
+    first_at = None
+    with httpx.stream(
+        "POST",
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "gpt-5", "messages": MESSAGES, "stream": True},
+        timeout=30,
+    ) as response:
+        for line in response.iter_lines():
+            if '"content"' in line and first_at is None:
+                first_at = time.monotonic()
+                break
+    closed_at = time.monotonic()
+    assert first_at is not None
+    # 12 tokens at 0.2 s each would take > 2 s; the first content arrived long before that.
+    assert first_at - started < 1.5
+    request = [r for r in gateway.simulator.requests if r.path.endswith("/responses")][-1]
+    deadline = time.monotonic() + 2
+    while request.disconnected_at is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert request.disconnected_at is not None
+    assert request.disconnected_at - closed_at < 0.5 + 0.5  # seen closed within 500 ms (+ scheduling slack)
+
+
+def test_json_schema_and_image_data_url_reach_upstream(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("text", text='{"ok": true}'))
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    image = "data:image/png;base64,iVBORw0KGgo="
+    completion = gateway.client().chat.completions.create(
+        model="gpt-5",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Describe"},
+                    {"type": "image_url", "image_url": {"url": image, "detail": "low"}},
+                ],
+            }
+        ],
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
+    )
+    assert json.loads(completion.choices[0].message.content or "") == {"ok": True}
+    body = _last_body(gateway)
+    assert body["text"]["format"] == {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}
+    parts = body["input"][0]["content"]
+    assert {"type": "input_image", "image_url": image, "detail": "low"} in parts
+
+
+def test_unsupported_fields_are_400_naming_the_param(gateway: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, n=2)
+    assert info.value.param == "n"  # type: ignore[attr-defined]
+    assert not gateway.simulator.responses_requests
