@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.helpers import ServedApp, serve_in_thread, settings_for, write_auth_json
 
 from codexgate.server.app import create_app
+from tests.helpers import ServedApp, serve_in_thread, settings_for, write_auth_json
 
 
 @pytest.fixture(scope="module")

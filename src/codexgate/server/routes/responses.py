@@ -4,7 +4,8 @@ The body goes upstream after the same backend shaping as chat requests (``store:
 fields, instructions filled only when absent); unknown tools, items and fields pass unchanged.
 Streamed events are forwarded one by one; only the ``model`` inside ``response`` objects is set
 back to the name the client asked for, and the backend's own ``codex.rate_limits`` events reach only
-the Codex CLI (other clients' typed parsers know only the standard events). Non-streaming requests get the aggregated Response object.
+the Codex CLI (other clients' typed parsers know only the standard events). Non-streaming requests
+get the aggregated Response object.
 """
 
 from __future__ import annotations
