@@ -1,0 +1,143 @@
+"""Prometheus metrics for ``GET /metrics``, in a registry of their own per app instance.
+
+Each :class:`Metrics` owns a fresh ``CollectorRegistry`` (never the process-global one), so several
+gateways in one process (the test suite) count separately. Every name starts with ``codexgate_``;
+``codexgate_active_streams``, ``codexgate_build_info`` and the four ``codexgate_tokens_total`` kinds
+have a sample from start-up on.
+
+Label values that come from clients (model, endpoint) are capped at :data:`MAX_LABEL_VALUES`
+distinct values each; later ones are counted under ``other`` so a client cannot grow the series
+without bound.
+
+Server hooks: :meth:`Metrics.request_finished` with the request's usage record when it ends,
+:meth:`Metrics.stream_opened` / :meth:`Metrics.stream_closed` around an upstream stream,
+:meth:`Metrics.upstream_error` when the backend answers with an error, :meth:`Metrics.rate_limits`
+with each new rate-limit snapshot, and :meth:`Metrics.render` for the response body.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from codexgate import __version__
+from codexgate.storage.usage_db import UsageRecord
+
+MAX_LABEL_VALUES = 100
+OTHER = "other"
+TOKEN_KINDS = ("input", "cached", "output", "reasoning")
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class _LabelCap:
+    """Lets the first ``limit`` distinct values through; maps later ones to ``other``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) >= self.limit:
+                return OTHER
+            self._seen.add(value)
+        return value
+
+
+class Metrics:
+    """The gateway's counters, histograms and gauges, and their text exposition."""
+
+    def __init__(self, version: str = __version__, *, max_label_values: int = MAX_LABEL_VALUES) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter(
+            "codexgate_requests_total",
+            "Requests served, by endpoint, model and HTTP status.",
+            ["endpoint", "model", "status"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "codexgate_tokens_total", "Tokens reported by the backend, by kind.", ["kind"], registry=registry
+        )
+        self.ttft = Histogram(
+            "codexgate_time_to_first_token_seconds",
+            "Seconds from request to the first token sent to the client.",
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "codexgate_request_duration_seconds",
+            "Seconds from request to the end of the response.",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "codexgate_upstream_errors_total", "Errors from the Codex backend, by code.", ["code"], registry=registry
+        )
+        self.active_streams = Gauge("codexgate_active_streams", "Upstream streams open right now.", registry=registry)
+        self.rate_limit_used = Gauge(
+            "codexgate_rate_limit_used_percent",
+            "Latest used percentage of the backend's rate-limit windows.",
+            ["window"],
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "codexgate_build_info", "codexgate's version (value is 1).", ["version"], registry=registry
+        )
+        self.build_info.labels(version=version).set(1)
+        for kind in TOKEN_KINDS:
+            self.tokens.labels(kind=kind)
+        self._model_label = _LabelCap(max_label_values)
+        self._endpoint_label = _LabelCap(max_label_values)
+        self._code_label = _LabelCap(max_label_values)
+
+    # ---- hooks the server calls --------------------------------------------------------------
+
+    def request_finished(self, record: UsageRecord) -> None:
+        """Count a finished request: status, tokens by kind, time to first token and duration."""
+        self.requests.labels(
+            endpoint=self._endpoint_label(record.endpoint),
+            model=self._model_label(record.model),
+            status=str(record.status),
+        ).inc()
+        counts = (record.input_tokens, record.cached_tokens, record.output_tokens, record.reasoning_tokens)
+        for kind, count in zip(TOKEN_KINDS, counts, strict=True):
+            if count > 0:
+                self.tokens.labels(kind=kind).inc(count)
+        if record.ttft_ms is not None:
+            self.ttft.observe(record.ttft_ms / 1000.0)
+        if record.duration_ms is not None:
+            self.duration.observe(record.duration_ms / 1000.0)
+
+    def stream_opened(self) -> None:
+        self.active_streams.inc()
+
+    def stream_closed(self) -> None:
+        self.active_streams.dec()
+
+    def upstream_error(self, code: str | int | None) -> None:
+        self.upstream_errors.labels(code=self._code_label(str(code) if code is not None else "unknown")).inc()
+
+    def rate_limits(self, snapshot: Mapping[str, Any] | None) -> None:
+        """Set ``codexgate_rate_limit_used_percent{window}`` from a rate-limit snapshot."""
+        if not snapshot:
+            return
+        for window in ("primary", "secondary"):
+            values = snapshot.get(window)
+            if isinstance(values, Mapping):
+                used = values.get("used_percent")
+                if isinstance(used, int | float):
+                    self.rate_limit_used.labels(window=window).set(float(used))
+
+    # ---- exposition --------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition and its content type, for ``GET /metrics``."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

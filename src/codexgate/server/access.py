@@ -1,0 +1,136 @@
+"""API-key access control: a pure-ASGI middleware, and the rule for binding to a public address.
+
+When at least one key exists (``codexgate keys create``), every HTTP path except those in
+``open_paths`` (``/health``) needs ``Authorization: Bearer <key>``: the API with and without
+``/v1``, and ``/metrics``. A missing or wrong key gets a 401 in OpenAI's envelope (code
+``invalid_api_key``); the presented value is never echoed or logged. With no key configured any
+bearer value (or none) is accepted, as a local gateway should.
+
+On success the key's name goes in ``scope["state"]["key_name"]`` (``request.state.key_name`` in a
+handler; ``None`` when no keys are configured) for usage rows and the access log.
+
+CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) are let through: browsers send
+them without credentials. Put this middleware *inside* the CORS middleware and *inside*
+``RequestIdMiddleware`` (FastAPI: ``add_middleware`` it first, before CORS and the request-id
+middleware), so a 401 carries CORS headers and an ``x-request-id`` (added by that middleware).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Protocol
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from codexgate.protocol.errors import APIError
+from codexgate.storage.api_keys import KeyInfo
+
+DEFAULT_OPEN_PATHS = frozenset({"/health"})
+
+
+class KeyVerifier(Protocol):
+    def has_keys(self) -> bool: ...
+
+    def verify(self, presented: str) -> KeyInfo | None: ...
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The value of ``Authorization: Bearer <value>``, or None."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text: str = bytes(value).decode("latin-1")
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def _is_preflight(scope: Scope) -> bool:
+    if scope.get("method") != "OPTIONS":
+        return False
+    return any(name == b"access-control-request-method" for name, _ in scope.get("headers", ()))
+
+
+def unauthorized_error(missing: bool) -> APIError:
+    message = (
+        "You didn't provide an API key. Send it in the Authorization header: Authorization: Bearer <key>."
+        if missing
+        else "Incorrect API key provided."
+    )
+    return APIError(401, message, type="invalid_request_error", code="invalid_api_key")
+
+
+class ApiKeyMiddleware:
+    """Rejects requests without a valid key once any key is configured."""
+
+    def __init__(
+        self, app: ASGIApp, key_store: KeyVerifier, *, open_paths: frozenset[str] = DEFAULT_OPEN_PATHS
+    ) -> None:
+        self.app = app
+        self.key_store = key_store
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state.setdefault("key_name", None)
+        if scope.get("path") in self.open_paths or _is_preflight(scope) or not self.key_store.has_keys():
+            await self.app(scope, receive, send)
+            return
+        presented = bearer_token(scope)
+        info = self.key_store.verify(presented) if presented is not None else None
+        if info is not None:
+            state["key_name"] = info.name
+            state["key_id"] = info.id
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        error = unauthorized_error(missing=presented is None)
+        body = orjson.dumps(error.envelope())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+# ---- bind safety ----------------------------------------------------------------------------
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); False for anything else."""
+    cleaned = host.strip().strip("[]").lower()
+    if cleaned == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(cleaned).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_safety(host: str, has_keys: bool, allow_no_auth: bool) -> str | None:
+    """Why the server must not start on ``host``, or None when it may.
+
+    Binding to anything but loopback (``0.0.0.0``, ``::``, a LAN address, a host name) with no API key
+    configured would open the user's subscription to the network, so it needs ``--allow-no-auth``.
+    """
+    if has_keys or allow_no_auth or is_loopback_host(host):
+        return None
+    return (
+        f"refusing to listen on {host}: it is not a loopback address and no API key is configured. "
+        "Create one with `codexgate keys create --name NAME`, or pass --allow-no-auth "
+        "(CODEXGATE_ALLOW_NO_AUTH=true) if the network is trusted."
+    )
