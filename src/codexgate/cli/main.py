@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "codexgate.cli.serve_cmd",
     "codexgate.cli.config_cmd",
     "codexgate.cli.simulate_cmd",
+    "codexgate.cli.keys_cmd",
+    "codexgate.cli.stats_cmd",
 ]
 
 
