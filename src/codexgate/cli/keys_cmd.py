@@ -79,10 +79,18 @@ def register(app: typer.Typer) -> None:
         name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or id.")],
     ) -> None:
         """Revoke a key; a running gateway rejects it within a second."""
+        store = _store(ctx)
         try:
-            removed = _store(ctx).revoke(name_or_id)
+            removed = store.revoke(name_or_id)
         except KeyStoreError as exc:
             fail(str(exc))
         if not removed:
             fail(f"no key named or with id {name_or_id!r}")
         err_console.print(f"Revoked API key {name_or_id!r}.", markup=False)
+        if not store.list():
+            err_console.print(
+                "No API keys are left: a gateway on a loopback address (or started with --allow-no-auth) now "
+                "accepts any client; one on a public address rejects every request until a key is created.",
+                markup=False,
+                soft_wrap=True,
+            )

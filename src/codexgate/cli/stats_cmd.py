@@ -94,7 +94,8 @@ def _ms(value: float | None) -> str:
 
 def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) -> Table:
     table = Table(title=title)
-    table.add_column(label)
+    # Names stay whole (the figures shrink first) so a model or key is never cut to "gpt-5-c…".
+    table.add_column(label, no_wrap=True, min_width=max([len(label), *(len(name) for name, _ in rows)]))
     for column in ("requests", "errors", "input", "cached", "output", "reasoning", "TTFT ms", "ms"):
         table.add_column(column, justify="right")
     for name, totals in rows:

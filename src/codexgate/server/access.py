@@ -4,7 +4,10 @@ When at least one key exists (``codexgate keys create``), every HTTP path except
 ``open_paths`` (``/health``) needs ``Authorization: Bearer <key>``: the API with and without
 ``/v1``, and ``/metrics``. A missing or wrong key gets a 401 in OpenAI's envelope (code
 ``invalid_api_key``); the presented value is never echoed or logged. With no key configured any
-bearer value (or none) is accepted, as a local gateway should.
+bearer value (or none) is accepted, as a local gateway should, unless ``keys_required`` is set:
+a server that started on a public address because keys existed must not fall open when the last key
+is revoked, so it passes ``keys_required=keys_required(host, allow_no_auth)`` and then rejects every
+request (but ``/health``) while no key exists.
 
 On success the key's name goes in ``scope["state"]["key_name"]`` (``request.state.key_name`` in a
 handler; ``None`` when no keys are configured) for usage rows and the access log.
@@ -53,12 +56,13 @@ def _is_preflight(scope: Scope) -> bool:
     return any(name == b"access-control-request-method" for name, _ in scope.get("headers", ()))
 
 
-def unauthorized_error(missing: bool) -> APIError:
-    message = (
-        "You didn't provide an API key. Send it in the Authorization header: Authorization: Bearer <key>."
-        if missing
-        else "Incorrect API key provided."
-    )
+def unauthorized_error(missing: bool, *, no_keys: bool = False) -> APIError:
+    if no_keys:
+        message = "No API key is configured on this gateway; its operator must create one (codexgate keys create)."
+    elif missing:
+        message = "You didn't provide an API key. Send it in the Authorization header: Authorization: Bearer <key>."
+    else:
+        message = "Incorrect API key provided."
     return APIError(401, message, type="invalid_request_error", code="invalid_api_key")
 
 
@@ -66,11 +70,17 @@ class ApiKeyMiddleware:
     """Rejects requests without a valid key once any key is configured."""
 
     def __init__(
-        self, app: ASGIApp, key_store: KeyVerifier, *, open_paths: frozenset[str] = DEFAULT_OPEN_PATHS
+        self,
+        app: ASGIApp,
+        key_store: KeyVerifier,
+        *,
+        open_paths: frozenset[str] = DEFAULT_OPEN_PATHS,
+        keys_required: bool = False,
     ) -> None:
         self.app = app
         self.key_store = key_store
         self.open_paths = open_paths
+        self.keys_required = keys_required
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -78,11 +88,15 @@ class ApiKeyMiddleware:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state.setdefault("key_name", None)
-        if scope.get("path") in self.open_paths or _is_preflight(scope) or not self.key_store.has_keys():
+        if scope.get("path") in self.open_paths or _is_preflight(scope):
+            await self.app(scope, receive, send)
+            return
+        has_keys = self.key_store.has_keys()
+        if not has_keys and not self.keys_required:
             await self.app(scope, receive, send)
             return
         presented = bearer_token(scope)
-        info = self.key_store.verify(presented) if presented is not None else None
+        info = self.key_store.verify(presented) if presented is not None and has_keys else None
         if info is not None:
             state["key_name"] = info.name
             state["key_id"] = info.id
@@ -91,7 +105,7 @@ class ApiKeyMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        error = unauthorized_error(missing=presented is None)
+        error = unauthorized_error(missing=presented is None, no_keys=not has_keys)
         body = orjson.dumps(error.envelope())
         await send(
             {
@@ -119,6 +133,11 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(cleaned).is_loopback
     except ValueError:
         return False
+
+
+def keys_required(host: str, allow_no_auth: bool) -> bool:
+    """Whether a server on ``host`` must reject everyone while no key exists (see the module doc)."""
+    return not allow_no_auth and not is_loopback_host(host)
 
 
 def check_bind_safety(host: str, has_keys: bool, allow_no_auth: bool) -> str | None:
