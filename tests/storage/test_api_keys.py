@@ -102,7 +102,7 @@ def test_the_hot_path_stats_the_file_at_most_every_quarter_second(
             calls += 1
         return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(api_keys.os, "stat", counting_stat)
+    monkeypatch.setattr(os, "stat", counting_stat)
     started = time.monotonic()
     for _ in range(20_000):
         assert store.verify(key) is not None
@@ -120,7 +120,7 @@ def test_verify_compares_every_stored_hash_with_compare_digest(tmp_path: Path, m
         compared.append((a, b))
         return real_compare(a, b)
 
-    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert store.verify(keys[0]).name == "k0"  # type: ignore[union-attr]
     # No early exit on the first match: every stored hash is compared, whichever key matched.
     assert len(compared) == 4
