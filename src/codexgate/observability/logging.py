@@ -36,11 +36,13 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), "sk-" + MASK),
     (
         re.compile(
-            r"(?i)\b((?:access|refresh|id)_token|api_key|apikey|client_secret|password|authorization)"
+            r"(?i)\b((?:access|refresh|id)_token|api_key|apikey|client_secret|password)"
             r"([\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)[^\s\"',&;}]+"
         ),
         r"\1\2" + MASK,
     ),
+    # An Authorization header's whole value, whatever the scheme (Basic, Bearer, a bare key).
+    (re.compile(r"(?i)\b(authorization)([\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,;}]+"), r"\1\2" + MASK),
 )
 
 
