@@ -7,15 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from codexgate import __version__
 from codexgate.config import Settings
+from codexgate.observability.metrics import Metrics
 from codexgate.protocol.errors import APIError
+from codexgate.server.access import ApiKeyMiddleware, keys_required
 from codexgate.server.errors import error_response, install_error_handlers
 from codexgate.server.gateway import Gateway
 from codexgate.server.request_id import RequestIdMiddleware, request_id_of
 from codexgate.server.routes import chat, health, models, responses
+from codexgate.server.routes import metrics as metrics_route
+from codexgate.storage.api_keys import KeyStore
+from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 
 logger = logging.getLogger("codexgate.server")
@@ -31,16 +37,21 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     """Build the gateway. ``tokens`` replaces the credential manager (tests)."""
     token_source = tokens if tokens is not None else _default_tokens(settings)
     upstream = UpstreamClient(settings, token_source)
-    gateway = Gateway(settings, token_source, upstream)
+    metrics = Metrics()
+    usage_writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
+    key_store = KeyStore(settings.keys_file)
+    gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics)
     _install_instructions(gateway, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await usage_writer.start()
         await upstream.start()
         try:
             yield
         finally:
             await upstream.aclose()
+            await usage_writer.stop()
             gateway.flush_rate_limits()
             close = getattr(token_source, "aclose", None)
             if close is not None:
@@ -56,6 +67,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     )
     app.state.gateway = gateway
     app.state.settings = settings
+    app.state.key_store = key_store
+    app.state.metrics = metrics
     install_error_handlers(app)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -74,6 +87,21 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     app.include_router(chat.router)
     app.include_router(responses.router)
     app.include_router(models.router)
+    app.include_router(metrics_route.router)
+    # add_middleware puts the last one outermost: request id, then CORS, then the key check.
+    app.add_middleware(
+        ApiKeyMiddleware,
+        key_store=key_store,
+        keys_required=keys_required(settings.server.host, settings.server.allow_no_auth),
+    )
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id"],
+        )
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -1,9 +1,10 @@
 """The gateway's per-process state and the one path every upstream call takes.
 
 :class:`Gateway` owns the upstream client, the credentials, the stream cap and the observers
-(usage rows, metrics, rate-limit state). Routes call :meth:`Gateway.open` with a Responses body and
-get back a live :class:`~codexgate.upstream.client.UpstreamStream` plus a :class:`Call` that records
-how the request ended, exactly once.
+(usage rows, metrics, rate-limit state). Routes call :meth:`Gateway.begin` for a
+:class:`Call`, then :meth:`Gateway.open` with a Responses body to get a live
+:class:`~codexgate.upstream.client.UpstreamStream`; the call records how the request ended exactly
+once (usage row, metrics, access log).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 from starlette.requests import Request
 
 from codexgate.config import Settings
+from codexgate.observability.logging import log_usage
+from codexgate.observability.metrics import Metrics
 from codexgate.protocol.errors import APIError
 from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import StreamOutcome
 from codexgate.storage import rate_limits
+from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream
 from codexgate.upstream.models import ModelCatalog
 from codexgate.upstream.session import session_and_cache_key
@@ -31,27 +35,6 @@ from codexgate.upstream.shaping import shape_for_codex
 logger = logging.getLogger("codexgate.server")
 
 RATE_LIMIT_SAVE_INTERVAL = 5.0
-
-
-@dataclass
-class CallRecord:
-    """One finished request: what the usage row, metrics and access log need."""
-
-    request_id: str
-    endpoint: str
-    method: str
-    path: str
-    key_name: str | None
-    model_requested: str | None
-    model_sent: str | None
-    stream: bool
-    status: int
-    error_code: str | None
-    usage: Mapping[str, Any] | None
-    ttft_ms: float | None
-    duration_ms: float
-    upstream_request_id: str | None
-    client_disconnected: bool = False
 
 
 @dataclass
@@ -68,6 +51,7 @@ class Call:
     model_sent: str | None
     stream: bool
     started_at: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
     upstream_request_id: str | None = None
     holds_slot: bool = False
     finished: bool = False
@@ -76,49 +60,78 @@ class Call:
         if self.finished:
             return
         self.finished = True
+        gateway = self.gateway
         if self.holds_slot:
-            self.gateway.limiter.release()
+            gateway.limiter.release()
+            if gateway.metrics is not None:
+                gateway.metrics.stream_closed()
         if outcome.rate_limits:
-            self.gateway.record_rate_limits(rate_limits.from_event(outcome.rate_limits))
+            gateway.record_rate_limits(rate_limits.from_event(outcome.rate_limits))
         end = outcome.finished_at or time.monotonic()
-        record = CallRecord(
-            request_id=self.request_id,
+        input_tokens, cached_tokens, output_tokens, reasoning_tokens = token_counts(outcome.usage)
+        record = UsageRecord(
             endpoint=self.endpoint,
-            method=self.method,
-            path=self.path,
+            status=outcome.status,
+            time=self.started_wall,
             key_name=self.key_name,
             model_requested=self.model_requested,
             model_sent=self.model_sent,
             stream=self.stream,
-            status=outcome.status,
             error_code=outcome.error_code,
-            usage=outcome.usage,
+            input_tokens=input_tokens,
+            cached_tokens=cached_tokens,
+            output_tokens=output_tokens,
+            reasoning_tokens=reasoning_tokens,
             ttft_ms=(outcome.first_output_at - self.started_at) * 1000 if outcome.first_output_at else None,
             duration_ms=(end - self.started_at) * 1000,
             upstream_request_id=self.upstream_request_id,
-            client_disconnected=outcome.client_disconnected,
+            request_id=self.request_id,
         )
-        for observer in self.gateway.observers:
-            try:
-                observer(record)
-            except Exception:  # an observer must never break a request
-                logger.exception("usage observer failed")
+        if self.holds_slot and outcome.error_code and outcome.error_code != "client_disconnected":
+            gateway.count_upstream_error(outcome.error_code)
+        gateway.record(self.method, self.path, record)
 
     def fail(self, error: APIError) -> None:
         self.finish(StreamOutcome(status=error.status_code, error_code=error.code or error.type))
 
 
+def token_counts(usage: Mapping[str, Any] | None) -> tuple[int, int, int, int]:
+    """``(input, cached, output, reasoning)`` from a Responses ``usage`` object (0 when absent)."""
+    if not usage:
+        return 0, 0, 0, 0
+
+    def number(value: Any) -> int:
+        return int(value) if isinstance(value, int | float) else 0
+
+    input_details = usage.get("input_tokens_details") or {}
+    output_details = usage.get("output_tokens_details") or {}
+    return (
+        number(usage.get("input_tokens")),
+        number(input_details.get("cached_tokens") if isinstance(input_details, Mapping) else 0),
+        number(usage.get("output_tokens")),
+        number(output_details.get("reasoning_tokens") if isinstance(output_details, Mapping) else 0),
+    )
+
+
 class Gateway:
-    def __init__(self, settings: Settings, tokens: TokenSource, upstream: UpstreamClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenSource,
+        upstream: UpstreamClient,
+        *,
+        usage_writer: UsageWriter | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.upstream = upstream
+        self.usage_writer = usage_writer
+        self.metrics = metrics
         self.limiter = StreamLimiter(settings.limits.max_concurrent_streams)
         self.models = ModelCatalog(
             upstream.fetch_models, ttl=settings.upstream.models_cache_ttl, fallback=settings.upstream.models
         )
-        self.observers: list[Callable[[CallRecord], None]] = []
-        self.rate_limit_observers: list[Callable[[rate_limits.RateLimitSnapshot], None]] = []
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
         self._default_instructions: Callable[[str], str] = lambda _model: ""
@@ -146,8 +159,8 @@ class Gateway:
             return
         merged = {**(self.latest_rate_limits or {}), **snapshot}
         self.latest_rate_limits = merged
-        for observer in self.rate_limit_observers:
-            observer(merged)
+        if self.metrics is not None:
+            self.metrics.rate_limits(merged)
         now = time.monotonic()
         if now - self._rate_limits_saved_at >= RATE_LIMIT_SAVE_INTERVAL:
             self._rate_limits_saved_at = now
@@ -160,6 +173,19 @@ class Gateway:
     def flush_rate_limits(self) -> None:
         if self.latest_rate_limits:
             rate_limits.save(self.settings.rate_limits_file, self.latest_rate_limits)
+
+    # ---- usage ----------------------------------------------------------------------------
+    def record(self, method: str, path: str, record: UsageRecord) -> None:
+        """One finished request: a usage row (queued, off the request path), metrics, the access log."""
+        if self.usage_writer is not None:
+            self.usage_writer.submit(record)
+        if self.metrics is not None:
+            self.metrics.request_finished(record)
+        log_usage(method, path, record)
+
+    def count_upstream_error(self, code: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream_error(code)
 
     # ---- calls ----------------------------------------------------------------------------
     def require_credentials(self) -> None:
@@ -204,6 +230,8 @@ class Gateway:
             call.model_sent = str(shaped.body.get("model"))
             self.limiter.acquire()
             call.holds_slot = True
+            if self.metrics is not None:
+                self.metrics.stream_opened()
             upstream = await self.upstream.open_stream(shaped.body, session_id=session_id, request_id=call.request_id)
         except APIError as error:
             call.fail(error)

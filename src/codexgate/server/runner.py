@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import sys
 from types import FrameType
 
 import uvicorn
 
 from codexgate.config import Settings
+from codexgate.observability.logging import configure_logging
+from codexgate.server.access import check_bind_safety
 from codexgate.server.app import create_app
+from codexgate.storage.api_keys import KeyStore
 
 logger = logging.getLogger("codexgate")
 
 
 class BindRefused(Exception):
     """Binding publicly without an API key, and without ``--allow-no-auth``."""
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
@@ -63,7 +55,12 @@ class GatewayServer(uvicorn.Server):
 
 
 def run_server(settings: Settings) -> None:
-    logging.basicConfig(level=settings.server.log_level.upper(), stream=sys.stderr)
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    refusal = check_bind_safety(
+        settings.server.host, KeyStore(settings.keys_file).has_keys(), settings.server.allow_no_auth
+    )
+    if refusal:
+        raise BindRefused(refusal)
     config = uvicorn_config(settings)
     gateway = config.app.state.gateway  # type: ignore[union-attr]
     source = getattr(gateway.tokens, "credential_source", lambda: None)()
