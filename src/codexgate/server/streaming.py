@@ -83,6 +83,7 @@ class UpstreamStreamResponse(StreamingResponse):
         self.stopped = False
         self.outcome = StreamOutcome()
         self._last_send = 0.0
+        self._final_sent = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [
@@ -110,6 +111,7 @@ class UpstreamStreamResponse(StreamingResponse):
                     code="server_shutting_down",
                 )
                 self.outcome.status, self.outcome.error_code = 503, error.code
+                self._final_sent = True
                 await send({"type": "http.response.body", "body": self.converter.fail(error), "more_body": False})
         except OSError:
             # the client went away while we were writing
@@ -127,8 +129,10 @@ class UpstreamStreamResponse(StreamingResponse):
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                self.outcome.client_disconnected = True
-                scope.cancel()
+                # after the last body message the server reports a disconnect too: not the client's doing
+                if not self._final_sent:
+                    self.outcome.client_disconnected = True
+                    scope.cancel()
                 return
 
     async def _watch_stop(self, stop: asyncio.Event, scope: anyio.CancelScope) -> None:
@@ -170,5 +174,6 @@ class UpstreamStreamResponse(StreamingResponse):
         if error is not None:
             logger.info("upstream stream failed: %s", error.code)
             tail = converter.fail(error)
+        self._final_sent = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         return error is None
