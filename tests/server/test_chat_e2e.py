@@ -272,3 +272,29 @@ def test_unsupported_fields_are_400_naming_the_param(gateway: Gateway) -> None:
         gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, n=2)
     assert info.value.param == "n"  # type: ignore[attr-defined]
     assert not gateway.simulator.responses_requests
+
+
+def test_keepalive_comments_during_upstream_silence(simulator: object, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from codexgate.testing import UpstreamSimulator
+    from tests.conftest import start_gateway
+
+    assert isinstance(simulator, UpstreamSimulator) and isinstance(tmp_path, Path)
+    _settings, served_context = start_gateway(simulator, tmp_path / "home", keepalive_interval=0.1)
+    simulator.enqueue(Scenario("text", text="slow words here", event_delay=0.35))
+    with served_context as served:
+        response = httpx.post(
+            served.base_url + "/v1/chat/completions",
+            json={"model": "gpt-5", "messages": MESSAGES, "stream": True},
+            timeout=30,
+        )
+    lines = response.text.splitlines()
+    assert any(line.startswith(":") for line in lines), "no SSE comment was sent during the silences"
+    text = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in lines
+        if line.startswith("data: {") and '"choices":[{' in line
+    )
+    assert text == "slow words here"
+    assert lines[-2:] == ["data: [DONE]", ""] or lines[-1] == "data: [DONE]"
