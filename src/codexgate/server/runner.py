@@ -45,6 +45,8 @@ class GatewayServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
+        # uvicorn re-raises captured signals after shutdown (exit status -15); a clean stop exits 0.
+        self._captured_signals.clear()
         gateway = self.config.app.state.gateway  # type: ignore[union-attr]
         grace = gateway.settings.server.shutdown_grace
         try:
