@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "codexgate.cli.simulate_cmd",
     "codexgate.cli.keys_cmd",
     "codexgate.cli.stats_cmd",
+    "codexgate.cli.auth_cmd",
 ]
 
 
