@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from codexgate.server.streaming import StreamOutcome, UpstreamStreamResponse
 from codexgate.server.upstream_read import read_whole_stream
 
 router = APIRouter()
+logger = logging.getLogger("codexgate.server")
 
 REASONING_FORMATS = ("reasoning_content", "think", "hidden")
 REASONING_HEADER = "x-codexgate-reasoning"
@@ -84,6 +86,8 @@ async def chat_completions(request: Request) -> Response:
     call = gateway.begin(request, "chat.completions", model_requested=str(body.get("model")), stream=stream)
     try:
         mapped = map_chat_request(body)
+        if mapped.dropped:
+            logger.debug("ignored chat fields with no Responses equivalent: %s", ", ".join(mapped.dropped))
         reasoning_format = pick_reasoning_format(request, mapped.reasoning_format, settings.translation.reasoning)
         gateway.require_credentials()
     except APIError as error:
