@@ -23,6 +23,7 @@ from codexgate.server.routes import metrics as metrics_route
 from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
+from codexgate.upstream.instructions import resolve_instructions
 
 logger = logging.getLogger("codexgate.server")
 
@@ -107,16 +108,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:
-    try:
-        from codexgate.upstream.instructions import resolve_instructions
-    except ImportError:  # pragma: no cover - the resolver lands with the instructions issue work
-        gateway.set_default_instructions(lambda _model: NEUTRAL_INSTRUCTIONS)
-        return
-
     def resolver(model: str) -> str:
         return resolve_instructions(settings, model)
 
     gateway.set_default_instructions(resolver)
-
-
-NEUTRAL_INSTRUCTIONS = "You are a helpful assistant."
