@@ -122,3 +122,10 @@ def test_codex_rate_limit_events_reach_only_the_codex_cli(gateway: Gateway) -> N
     ).text
     assert "codex.rate_limits" not in plain and "response.completed" in plain
     assert "event: codex.rate_limits" in codex
+
+
+def test_models_with_client_version_also_carry_the_backend_entries(gateway: Gateway) -> None:
+    document = httpx.get(gateway.base_url + "/v1/models", params={"client_version": "0.169.0"}, timeout=10).json()
+    assert document["object"] == "list" and document["data"]
+    assert [entry["slug"] for entry in document["models"]] == [entry["slug"] for entry in gateway.simulator.models]
+    assert "models" not in httpx.get(gateway.base_url + "/v1/models", timeout=10).json()

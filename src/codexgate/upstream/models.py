@@ -71,6 +71,8 @@ class ModelCatalog:
         self._ttl = ttl
         self._fallback = fallback
         self._cached: list[dict[str, Any]] | None = None
+        #: the backend's own entries, for clients that read its format (the Codex CLI).
+        self.entries: list[Mapping[str, Any]] = []
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
 
@@ -99,6 +101,7 @@ class ModelCatalog:
                     code="models_unavailable",
                 ) from None
             self._cached = model_objects(entries, int(time.time()))
+            self.entries = entries
             self._fetched_at = time.monotonic()
             return self._cached
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
@@ -15,7 +17,11 @@ router = APIRouter()
 async def list_models(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     gateway.require_credentials()
-    return JSONResponse({"object": "list", "data": await gateway.models.models()})
+    document: dict[str, Any] = {"object": "list", "data": await gateway.models.models()}
+    if "client_version" in request.query_params:
+        # The Codex CLI asks with ?client_version= and reads the backend's own `models` entries.
+        document["models"] = gateway.models.entries
+    return JSONResponse(document)
 
 
 @router.get("/v1/models/{model_id:path}")
