@@ -91,6 +91,24 @@ def store_tokens(own_file: Path, tokens: TokenSet) -> Credentials:
     return credentials
 
 
+async def exchange_and_store(
+    issuer: str,
+    client_id: str,
+    own_file: Path,
+    code: str,
+    redirect_uri: str,
+    verifier: str,
+    http: httpx.AsyncClient | None,
+) -> Credentials:
+    """Trade the authorization code for tokens and store them in codexgate's own file."""
+    oauth = OAuthClient(issuer, client_id, http)
+    try:
+        tokens = await oauth.exchange_code(code, redirect_uri, verifier)
+    finally:
+        await oauth.aclose()
+    return store_tokens(own_file, tokens)
+
+
 async def _wait_for_callback(port: int, expected_state: str, wait_seconds: float) -> tuple[str, int]:
     """Serve ``/auth/callback`` on 127.0.0.1:port until it receives a code with the right state."""
     result: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -149,12 +167,7 @@ async def browser_login(
     if on_url is not None:
         await on_url(url)
     code, _ = await waiter
-    oauth = OAuthClient(issuer, client_id, http)
-    try:
-        tokens = await oauth.exchange_code(code, redirect_uri, pkce.verifier)
-    finally:
-        await oauth.aclose()
-    return store_tokens(own_file, tokens)
+    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http)
 
 
 async def paste_login(
@@ -175,12 +188,7 @@ async def paste_login(
     show(f"Open this URL in a browser and sign in with ChatGPT:\n{url}")
     show("The browser then fails to load a localhost page; copy that page's full URL from the address bar.")
     code = parse_pasted(read_line("Paste the URL (or the code): "), state)
-    oauth = OAuthClient(issuer, client_id, http)
-    try:
-        tokens = await oauth.exchange_code(code, redirect_uri, pkce.verifier)
-    finally:
-        await oauth.aclose()
-    return store_tokens(own_file, tokens)
+    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http)
 
 
 async def device_login(
@@ -231,9 +239,7 @@ async def device_login(
         code, verifier = approved.get("authorization_code"), approved.get("code_verifier")
         if not isinstance(code, str) or not isinstance(verifier, str):
             raise AuthError("The approved device sign-in carried no code.", code="login_failed")
-        oauth = OAuthClient(issuer, client_id, client)
-        tokens = await oauth.exchange_code(code, f"{base}{DEVICE_REDIRECT}", verifier)
+        return await exchange_and_store(issuer, client_id, own_file, code, f"{base}{DEVICE_REDIRECT}", verifier, client)
     finally:
         if http is None:
             await client.aclose()
-    return store_tokens(own_file, tokens)

@@ -25,7 +25,7 @@ from codexgate.protocol.errors import APIError
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.protocol.sse_writer import KEEPALIVE
 from codexgate.upstream.client import UpstreamStream
-from codexgate.upstream.errors import upstream_timeout
+from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
 logger = logging.getLogger("codexgate.server")
 
@@ -165,12 +165,7 @@ class UpstreamStreamResponse(StreamingResponse):
         except TimeoutError:
             error = upstream_timeout(self.read_timeout)
         except aiohttp.ClientError as exc:
-            error = APIError(
-                502,
-                f"The connection to the Codex backend broke mid-stream ({type(exc).__name__}).",
-                type="upstream_error",
-                code="upstream_disconnected",
-            )
+            error = broken_mid_stream(exc)
         if error is not None:
             logger.info("upstream stream failed: %s", error.code)
             tail = converter.fail(error)

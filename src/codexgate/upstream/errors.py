@@ -128,3 +128,12 @@ def upstream_timeout(seconds: float) -> APIError:
         type="timeout_error",
         code="upstream_timeout",
     )
+
+
+def broken_mid_stream(exc: BaseException) -> APIError:
+    return APIError(
+        502,
+        f"The connection to the Codex backend broke mid-stream ({type(exc).__name__}).",
+        type="upstream_error",
+        code="upstream_disconnected",
+    )

@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -15,11 +14,11 @@ from codexgate.protocol.chat_to_responses import map_chat_request
 from codexgate.protocol.errors import APIError, invalid_request
 from codexgate.protocol.sse_writer import DONE, encode_chunks
 from codexgate.protocol.stream_translator import ChatStreamTranslator
+from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
 from codexgate.server.context import gateway_of, openapi_body
 from codexgate.server.request_models import ChatCompletionRequest
-from codexgate.server.streaming import StreamOutcome, UpstreamStreamResponse
-from codexgate.server.upstream_read import read_whole_stream
+from codexgate.server.streaming import StreamOutcome
 
 router = APIRouter()
 logger = logging.getLogger("codexgate.server")
@@ -105,15 +104,7 @@ async def chat_completions(request: Request) -> Response:
             completion_id=completion_id,
             created=created,
         )
-        return UpstreamStreamResponse(
-            upstream,
-            ChatConverter(translator),
-            headers=upstream.codex_headers(),
-            keepalive_interval=settings.server.keepalive_interval,
-            read_timeout=settings.upstream.read_timeout,
-            on_done=call.finish,
-            stop=gateway.stop_streams,
-        )
+        return streamed(gateway, call, upstream, ChatConverter(translator))
 
     aggregator = ChatCompletionAggregator(
         model=mapped.requested_model,
@@ -121,12 +112,4 @@ async def chat_completions(request: Request) -> Response:
         completion_id=completion_id,
         created=created,
     )
-    try:
-        outcome = await read_whole_stream(upstream, aggregator, settings.upstream.read_timeout)
-        result = aggregator.result()
-    except APIError as error:
-        call.fail(error)
-        error.headers.update(upstream.codex_headers())
-        raise
-    call.finish(outcome)
-    return Response(orjson.dumps(result), media_type="application/json", headers=upstream.codex_headers())
+    return await aggregated(gateway, call, upstream, aggregator)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -20,11 +19,11 @@ from codexgate.protocol.aggregate import ResponseAggregator
 from codexgate.protocol.chat_to_responses import split_model_effort
 from codexgate.protocol.errors import APIError, invalid_request
 from codexgate.protocol.sse_writer import encode_event
+from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
 from codexgate.server.context import gateway_of, openapi_body
 from codexgate.server.request_models import ResponsesRequest
-from codexgate.server.streaming import StreamOutcome, UpstreamStreamResponse
-from codexgate.server.upstream_read import read_whole_stream
+from codexgate.server.streaming import StreamOutcome
 
 router = APIRouter()
 
@@ -166,23 +165,12 @@ async def create_response(request: Request) -> Response:
     upstream = await gateway.open(call, request, prepared)
 
     if stream:
-        return UpstreamStreamResponse(
+        return streamed(
+            gateway,
+            call,
             upstream,
             ResponsesPassthrough(requested_model, forward_codex_events=is_codex_client(request)),
-            headers=upstream.codex_headers(),
-            keepalive_interval=settings.server.keepalive_interval,
-            read_timeout=settings.upstream.read_timeout,
-            on_done=call.finish,
-            stop=gateway.stop_streams,
         )
 
     aggregator = ResponseAggregator(model=requested_model)
-    try:
-        outcome = await read_whole_stream(upstream, aggregator, settings.upstream.read_timeout)
-        result = aggregator.result()
-    except APIError as error:
-        call.fail(error)
-        error.headers.update(upstream.codex_headers())
-        raise
-    call.finish(outcome)
-    return Response(orjson.dumps(result), media_type="application/json", headers=upstream.codex_headers())
+    return await aggregated(gateway, call, upstream, aggregator)

@@ -1,0 +1,82 @@
+"""How a route answers from a live upstream stream: streamed through a converter, or aggregated.
+
+Both record the call exactly once (usage row, metrics, log) and pass the backend's ``x-codex-*``
+rate-limit headers on to the client.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from starlette.responses import Response
+
+from codexgate.protocol.errors import APIError
+from codexgate.protocol.sse_decoder import SSEDecoder
+from codexgate.server.gateway import Call, Gateway
+from codexgate.server.streaming import StreamConverter, StreamOutcome, UpstreamStreamResponse
+from codexgate.upstream.client import UpstreamStream
+from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
+
+
+class Aggregator(Protocol):
+    def feed(self, event: dict[str, Any]) -> Any: ...
+    def finish(self) -> Any: ...
+    def result(self) -> dict[str, Any]: ...
+    @property
+    def usage(self) -> Any: ...
+
+
+def streamed(gateway: Gateway, call: Call, upstream: UpstreamStream, converter: StreamConverter) -> Response:
+    """The SSE answer: upstream events through ``converter``, one send per upstream read."""
+    settings = gateway.settings
+    return UpstreamStreamResponse(
+        upstream,
+        converter,
+        headers=upstream.codex_headers(),
+        keepalive_interval=settings.server.keepalive_interval,
+        read_timeout=settings.upstream.read_timeout,
+        on_done=call.finish,
+        stop=gateway.stop_streams,
+    )
+
+
+async def aggregated(gateway: Gateway, call: Call, upstream: UpstreamStream, aggregator: Aggregator) -> Response:
+    """The JSON answer built from the whole stream; a failed stream raises its :class:`APIError`."""
+    try:
+        outcome = await read_whole_stream(upstream, aggregator, gateway.settings.upstream.read_timeout)
+        result = aggregator.result()
+    except APIError as error:
+        call.fail(error)
+        error.headers.update(upstream.codex_headers())
+        raise
+    call.finish(outcome)
+    return Response(orjson.dumps(result), media_type="application/json", headers=upstream.codex_headers())
+
+
+async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator, read_timeout: float) -> StreamOutcome:
+    """Feed every event to ``aggregator``; raises :class:`APIError` if the connection fails."""
+    outcome = StreamOutcome()
+    decoder = SSEDecoder()
+    complete = False
+    try:
+        async for data in upstream.chunks():
+            for event in decoder.feed(data):
+                if event.get("type") == "codex.rate_limits":
+                    outcome.rate_limits = event
+                aggregator.feed(event)
+        for event in decoder.close():
+            aggregator.feed(event)
+        aggregator.finish()
+        complete = True
+    except TimeoutError:
+        raise upstream_timeout(read_timeout) from None
+    except aiohttp.ClientError as exc:
+        raise broken_mid_stream(exc) from None
+    finally:
+        upstream.close(complete=complete)
+    outcome.usage = aggregator.usage
+    outcome.finished_at = time.monotonic()
+    return outcome
