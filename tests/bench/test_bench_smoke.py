@@ -1,0 +1,44 @@
+"""The end-to-end benchmark still runs: a smoke run prints its table and writes every figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_smoke_run(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_gateway.py"), "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "codexgate overhead vs direct" in result.stdout
+    figures = json.loads(out.read_text())
+    expected = {
+        "ttft_added_p50_ms",
+        "ttft_added_p99_ms",
+        "c1_ratio",
+        "c50_ratio",
+        "c200_ratio",
+        "c50_cpu_s_per_1000_events",
+        "c50_cpu_ms_per_request",
+        "rss_per_open_stream_kb",
+        "rss_growth_small_to_large_mb",
+        "translation_us_per_delta_event",
+        "paced_cpu_us_per_event",
+        "paced_ttft_added_p50_ms",
+        "paced_ttft_added_p99_ms",
+    }
+    assert expected <= set(figures)
+    for key in expected:
+        assert isinstance(figures[key], int | float) and math.isfinite(figures[key]), key
+    assert figures["c50_gateway_streams_per_s"] > 0 and figures["c200_gateway_streams_per_s"] > 0
