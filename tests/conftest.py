@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ def _raise_fd_limit() -> None:
 
 
 _raise_fd_limit()
+
+# No test may reach the internet: every process the suite starts (servers, CLI commands) inherits
+# loopback addresses for the backend and the issuer unless a test sets its own.
+os.environ["CODEXGATE_AUTH_ISSUER"] = "http://127.0.0.1:9"
+os.environ["CODEXGATE_UPSTREAM_URL"] = "http://127.0.0.1:9"
 
 
 @dataclass

@@ -63,6 +63,8 @@ def settings_for(home: Path, upstream_url: str, **overrides: Any) -> Settings:
         "home": str(home),
         "codex_home": str(home / "codex"),
         "upstream_url": upstream_url,
+        # no test may reach the internet: refreshes go to a closed loopback port unless a test says otherwise
+        "auth_issuer": "http://127.0.0.1:9",
         "port": 0,
         "upstream_retries": 2,
         "retry_budget": 3.0,
