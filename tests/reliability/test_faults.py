@@ -128,3 +128,11 @@ def test_concurrency_cap_answers_429_with_retry_after(simulator: UpstreamSimulat
                 holder.__exit__(None, None, None)
         time.sleep(0.3)
         _healthy(app.base_url)
+
+
+def test_oversized_request_head_is_431(served: ServedApp) -> None:
+    response = httpx.get(served.base_url + "/health", headers={"x-big": "a" * 100_000})
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "request_header_fields_too_large"
+    assert response.headers["x-request-id"]
+    assert httpx.get(served.base_url + "/health", headers={"x-ok": "a" * 1000}).status_code == 200

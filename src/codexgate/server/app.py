@@ -17,6 +17,7 @@ from codexgate.protocol.errors import APIError
 from codexgate.server.access import ApiKeyMiddleware, keys_required
 from codexgate.server.errors import error_response, install_error_handlers
 from codexgate.server.gateway import Gateway
+from codexgate.server.limits import HeaderLimitMiddleware
 from codexgate.server.request_id import RequestIdMiddleware, request_id_of
 from codexgate.server.routes import chat, health, models, responses
 from codexgate.server.routes import metrics as metrics_route
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
             allow_headers=["*"],
             expose_headers=["x-request-id"],
         )
+    app.add_middleware(HeaderLimitMiddleware, max_header_size=settings.limits.max_header_size)
     app.add_middleware(RequestIdMiddleware)
     return app
 

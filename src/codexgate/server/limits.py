@@ -1,6 +1,9 @@
-"""The cap on concurrent upstream streams (setting ``max_concurrent_streams``, 0 = no cap)."""
+"""Limits: concurrent upstream streams (``max_concurrent_streams``, 0 = no cap) and request head size."""
 
 from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codexgate.protocol.errors import APIError
 
@@ -24,3 +27,36 @@ class StreamLimiter:
 
     def release(self) -> None:
         self.active = max(0, self.active - 1)
+
+
+class HeaderLimitMiddleware:
+    """431 for a request head larger than ``max_header_size`` (httptools itself sets no limit)."""
+
+    def __init__(self, app: ASGIApp, max_header_size: int) -> None:
+        self.app = app
+        self.max_header_size = max_header_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+            if size > self.max_header_size:
+                error = APIError(
+                    431,
+                    f"Request headers are larger than {self.max_header_size} bytes (setting max_header_size).",
+                    type="invalid_request_error",
+                    code="request_header_fields_too_large",
+                )
+                body = orjson.dumps(error.envelope())
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 431,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
