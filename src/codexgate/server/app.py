@@ -15,6 +15,7 @@ from codexgate.config import Settings
 from codexgate.observability.metrics import Metrics
 from codexgate.protocol.errors import APIError
 from codexgate.server.access import ApiKeyMiddleware, keys_required
+from codexgate.server.context import add_body_schemas
 from codexgate.server.errors import error_response, install_error_handlers
 from codexgate.server.gateway import Gateway
 from codexgate.server.limits import HeaderLimitMiddleware
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
             allow_headers=["*"],
             expose_headers=["x-request-id"],
         )
+    add_body_schemas(app)
     app.add_middleware(HeaderLimitMiddleware, max_header_size=settings.limits.max_header_size)
     app.add_middleware(RequestIdMiddleware)
     return app
