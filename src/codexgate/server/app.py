@@ -11,12 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from codexgate import __version__
+from codexgate.auth.refresh import TokenManager
 from codexgate.config import Settings
 from codexgate.observability.metrics import Metrics
-from codexgate.protocol.errors import APIError
 from codexgate.server.access import ApiKeyMiddleware, keys_required
 from codexgate.server.context import add_body_schemas
-from codexgate.server.errors import error_response, install_error_handlers
+from codexgate.server.errors import error_response, install_error_handlers, internal_error
 from codexgate.server.gateway import Gateway
 from codexgate.server.limits import HeaderLimitMiddleware
 from codexgate.server.request_id import RequestIdMiddleware, request_id_of
@@ -30,15 +30,9 @@ from codexgate.upstream.instructions import resolve_instructions
 logger = logging.getLogger("codexgate.server")
 
 
-def _default_tokens(settings: Settings) -> TokenSource:
-    from codexgate.auth.refresh import TokenManager
-
-    return TokenManager.from_settings(settings)
-
-
 def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> FastAPI:
     """Build the gateway. ``tokens`` replaces the credential manager (tests)."""
-    token_source = tokens if tokens is not None else _default_tokens(settings)
+    token_source = tokens if tokens is not None else TokenManager.from_settings(settings)
     upstream = UpstreamClient(settings, token_source)
     metrics = Metrics()
     usage_writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
@@ -75,15 +69,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     install_error_handlers(app)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        request_id = request_id_of(request.scope)
-        return error_response(
-            APIError(
-                500,
-                f"The server had an error processing your request (request id {request_id}).",
-                type="server_error",
-                code="internal_error",
-            )
-        )
+        return error_response(internal_error(request_id_of(request.scope)))
 
     app.add_exception_handler(Exception, unexpected)
     app.include_router(health.router)
@@ -91,7 +77,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     app.include_router(responses.router)
     app.include_router(models.router)
     app.include_router(metrics_route.router)
-    # add_middleware puts the last one outermost: request id, then CORS, then the key check.
+    # add_middleware puts the last one outermost: request id, head limit, CORS, then the key check.
     app.add_middleware(
         ApiKeyMiddleware,
         key_store=key_store,

@@ -37,6 +37,16 @@ _STATUS_TYPES = {
 }
 
 
+def internal_error(request_id: str) -> APIError:
+    """The 500 for an unexpected exception: the request id to report, never a traceback."""
+    return APIError(
+        500,
+        f"The server had an error processing your request (request id {request_id}).",
+        type="server_error",
+        code="internal_error",
+    )
+
+
 def error_response(error: APIError) -> Response:
     return Response(
         orjson.dumps(error.envelope()),

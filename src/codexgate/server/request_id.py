@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from codexgate.server.errors import internal_error
+
 logger = logging.getLogger("codexgate.server")
 
 
@@ -62,16 +64,7 @@ class RequestIdMiddleware:
             )
             if started:
                 return
-            body = orjson.dumps(
-                {
-                    "error": {
-                        "message": f"The server had an error processing your request (request id {request_id}).",
-                        "type": "server_error",
-                        "param": None,
-                        "code": "internal_error",
-                    }
-                }
-            )
+            body = orjson.dumps(internal_error(request_id).envelope())
             await send(
                 {
                     "type": "http.response.start",
