@@ -136,3 +136,34 @@ def test_oversized_request_head_is_431(served: ServedApp) -> None:
     assert response.json()["error"]["code"] == "request_header_fields_too_large"
     assert response.headers["x-request-id"]
     assert httpx.get(served.base_url + "/health", headers={"x-ok": "a" * 1000}).status_code == 200
+
+
+def test_slow_reader_gets_backpressure_not_an_unbounded_buffer(served: ServedApp, simulator: UpstreamSimulator) -> None:
+    tokens = 150_000
+    simulator.enqueue(Scenario("text", tokens=tokens))
+    host, port = served.base_url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "gpt-5", "messages": MESSAGES, "stream": True}).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        time.sleep(2.0)  # the client reads nothing
+        request = simulator.responses_requests[-1]
+        held_back = request.events_sent
+        # the upstream was paused by the full pipe instead of being read into gateway memory
+        assert held_back < tokens * 0.6, held_back
+        received = 0
+        sock.settimeout(20)
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+            if received > 1000 and b"data: [DONE]" in chunk[-64:]:
+                break
+    assert request.wait_closed(10)
+    assert request.events_sent > held_back  # reading resumed the upstream
+    print(f"upstream held at {held_back} of {tokens + 9} events while the client did not read")
