@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import resource
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +34,37 @@ _raise_fd_limit()
 # loopback addresses for the backend and the issuer unless a test sets its own.
 os.environ["CODEXGATE_AUTH_ISSUER"] = "http://127.0.0.1:9"
 os.environ["CODEXGATE_UPSTREAM_URL"] = "http://127.0.0.1:9"
+
+
+# Every log record of the whole suite, rendered when it is created (before any redaction filter a
+# test may install), is checked at the end for anything that looks like a token or an API key.
+SECRET_PATTERNS = [
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # a JWT (access or id token)
+    re.compile(r"\brt_(?:test|rotated)_[A-Za-z0-9_]+"),  # the suite's refresh tokens
+    re.compile(r"\bcg-[A-Za-z0-9_-]{30,}"),  # codexgate API keys
+]
+_LOG_MESSAGES: list[str] = []
+_make_record = logging.getLogRecordFactory()
+
+
+def _recording_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _make_record(*args, **kwargs)
+    if record.name == "codexgate.test" or "A1b2_C3d4" in str(record.msg) + str(record.args):
+        return record  # the redaction tests log their probe secrets on purpose, to see them masked
+    with contextlib.suppress(Exception):
+        _LOG_MESSAGES.append(record.getMessage() + ("\n" + str(record.exc_info[1]) if record.exc_info else ""))
+    return record
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    logging.setLogRecordFactory(_recording_factory)
+    for name in ("codexgate.auth", "codexgate.upstream", "codexgate.server"):  # where tokens pass by
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    logging.setLogRecordFactory(_make_record)
+    leaks = [message for message in _LOG_MESSAGES for pattern in SECRET_PATTERNS if pattern.search(message)]
+    assert not leaks, f"{len(leaks)} log records carry a secret, e.g. {leaks[0][:300]!r}"
 
 
 @dataclass
