@@ -239,3 +239,55 @@ def test_empty_answer_still_sends_role_and_one_finish() -> None:
 def test_bad_reasoning_format_is_rejected() -> None:
     with pytest.raises(ValueError):
         ChatStreamTranslator(model="m", include_usage=False, reasoning_format="loud")
+
+
+def test_citation_indexes_count_from_the_start_of_the_whole_content() -> None:
+    """Two message items joined, and <think> text before them: indexes point at the cited words."""
+    from codexgate.protocol.aggregate import ChatCompletionAggregator
+    from codexgate.protocol.stream_translator import ChatStreamTranslator
+
+    first, second = "Intro text. ", "Paris is sunny today."
+    cited = (second.index("sunny"), second.index("sunny") + len("sunny"))
+    annotation = {
+        "type": "url_citation",
+        "start_index": cited[0],
+        "end_index": cited[1],
+        "url": "https://x",
+        "title": "t",
+    }
+    events: list[dict[str, object]] = [
+        {"type": "response.created", "response": {"id": "r", "status": "in_progress"}},
+        {
+            "type": "response.reasoning_summary_text.delta",
+            "output_index": 0,
+            "item_id": "rs",
+            "summary_index": 0,
+            "delta": "hmm",
+        },
+        {"type": "response.output_text.delta", "output_index": 1, "item_id": "m1", "content_index": 0, "delta": first},
+        {"type": "response.output_text.delta", "output_index": 2, "item_id": "m2", "content_index": 0, "delta": second},
+        {
+            "type": "response.output_text.annotation.added",
+            "output_index": 2,
+            "item_id": "m2",
+            "content_index": 0,
+            "annotation_index": 0,
+            "annotation": annotation,
+        },
+        {"type": "response.completed", "response": {"id": "r", "status": "completed", "output": [], "usage": None}},
+    ]
+    for reasoning_format in ("hidden", "think"):
+        translator = ChatStreamTranslator(model="m", include_usage=False, reasoning_format=reasoning_format)
+        chunks = [chunk for event in events for chunk in translator.feed(dict(event))] + translator.finish()
+        deltas = [c["choices"][0]["delta"] for c in chunks if c.get("choices")]
+        content = "".join(d.get("content") or "" for d in deltas)
+        citation = next(d["annotations"][0]["url_citation"] for d in deltas if d.get("annotations"))
+        assert content[citation["start_index"] : citation["end_index"]] == "sunny", reasoning_format
+    for reasoning_format in ("hidden", "think"):
+        aggregator = ChatCompletionAggregator(model="m", reasoning_format=reasoning_format)
+        for event in events:
+            aggregator.feed(dict(event))
+        aggregator.finish()
+        message = aggregator.result()["choices"][0]["message"]
+        citation = message["annotations"][0]["url_citation"]
+        assert message["content"][citation["start_index"] : citation["end_index"]] == "sunny", reasoning_format

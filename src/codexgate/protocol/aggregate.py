@@ -103,9 +103,10 @@ def _chat_parts(items: list[Item]) -> tuple[str, str, list[dict[str, Any]], list
         if kind == "message":
             for part in item.get("content") or []:
                 if part.get("type") == "output_text":
+                    offset = sum(map(len, text))
                     text.append(part.get("text") or "")
                     for annotation in part.get("annotations") or []:
-                        converted = chat_annotation(annotation)
+                        converted = chat_annotation(annotation, offset)
                         if converted is not None:
                             annotations.append(converted)
                 elif part.get("type") == "refusal":
@@ -154,7 +155,13 @@ class ChatCompletionAggregator(_StreamAggregator):
         text, refusal, annotations, tool_calls, reasoning = _chat_parts(self.builder.items())
         message: dict[str, Any] = {"role": "assistant"}
         if reasoning and self.reasoning_format == "think":
-            text = THINK_OPEN + reasoning + (THINK_CLOSE + text if text else THINK_CLOSE.rstrip("\n"))
+            prefix = THINK_OPEN + reasoning + THINK_CLOSE
+            for annotation in annotations:  # indexes count from the start of the content
+                citation = annotation["url_citation"]
+                for key in ("start_index", "end_index"):
+                    if isinstance(citation.get(key), int):
+                        citation[key] += len(prefix)
+            text = prefix + text if text else THINK_OPEN + reasoning + THINK_CLOSE.rstrip("\n")
         message["content"] = text if text else (None if tool_calls or refusal else "")
         message["refusal"] = refusal or None
         if reasoning and self.reasoning_format == "reasoning_content":

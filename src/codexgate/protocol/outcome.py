@@ -124,9 +124,17 @@ def chat_usage(usage: Mapping[str, Any] | None) -> ChatUsage:
     }
 
 
-def chat_annotation(annotation: Any) -> dict[str, Any] | None:
-    """A Responses ``url_citation`` annotation in Chat's shape; other annotations → ``None``."""
+def chat_annotation(annotation: Any, offset: int = 0) -> dict[str, Any] | None:
+    """A Responses ``url_citation`` annotation in Chat's shape; other annotations → ``None``.
+
+    Responses indexes count from the start of the annotated text part; Chat's count from the start of
+    the message content, so ``offset`` (the content before that part) is added.
+    """
     if not isinstance(annotation, Mapping) or annotation.get("type") != "url_citation":
         return None
     citation = {key: annotation.get(key) for key in ("url", "title", "start_index", "end_index")}
+    for key in ("start_index", "end_index"):
+        value = citation[key]
+        if offset and isinstance(value, int):
+            citation[key] = value + offset
     return {"type": "url_citation", "url_citation": citation}

@@ -103,6 +103,8 @@ class ChatStreamTranslator:
         self._calls: dict[Any, _Call] = {}  # output key → call
         self._seen: set[Any] = set()  # output keys that appeared in item events
         self._last_reasoning: Any = None
+        self._content_chars = 0  # characters sent in delta.content so far
+        self._part_offsets: dict[Any, int] = {}  # text part key → its first character's content index
         self._handlers: dict[str, _Handler] = {
             ev.OUTPUT_TEXT_DELTA: self._on_text_delta,
             ev.SUMMARY_TEXT_DELTA: self._on_summary_delta,
@@ -159,6 +161,9 @@ class ChatStreamTranslator:
         }
         if self.include_usage:
             chunk["usage"] = None
+        content = delta.get("content")
+        if content:
+            self._content_chars += len(content)
         return chunk
 
     def _output(self, delta: dict[str, Any]) -> Chunk:
@@ -181,9 +186,13 @@ class ChatStreamTranslator:
     def _text(self, key: Any, text: str) -> list[Chunk]:
         self._emitted[key] = self._emitted.get(key, 0) + len(text)
         if self._think_open or not self._role_sent:
-            return self._answer("content", text)
-        self.has_output = True
-        return [self._chunk({"content": text})]
+            chunks = self._answer("content", text)
+        else:
+            self.has_output = True
+            chunks = [self._chunk({"content": text})]
+        if key not in self._part_offsets:  # where this part starts in the content (annotation indexes)
+            self._part_offsets[key] = self._content_chars - len(text)
+        return chunks
 
     def _rest(self, key: Any, full: Any) -> str:
         """The part of ``full`` not streamed yet under ``key`` (and record it as streamed)."""
@@ -319,7 +328,8 @@ class ChatStreamTranslator:
         return self._answer("tool_calls", [{"index": call.index, "function": {"arguments": rest}}])
 
     def _on_annotation(self, event: dict[str, Any]) -> list[Chunk]:
-        annotation = chat_annotation(event.get("annotation"))
+        offset = self._part_offsets.get(("t", _key(event), event.get("content_index")), self._content_chars)
+        annotation = chat_annotation(event.get("annotation"), offset)
         if annotation is None:
             return []
         return [self._output({"annotations": [annotation]})]
