@@ -2,9 +2,9 @@
 
 :class:`UpstreamStreamResponse` is a pure ASGI response. For each socket read from the upstream it
 decodes the events, lets a :class:`StreamConverter` turn them into client bytes, and writes those
-in **one** send. Beside the pump it runs two small tasks: one watches for the client's disconnect
-(which cancels the pump and closes the upstream connection), one sends an SSE comment during long
-silences (hidden reasoning) so proxies and clients keep the connection open.
+in **one** send. Beside the pump, small tasks watch for the client's disconnect and for the gateway
+stopping (either cancels the pump and closes the upstream connection), and a timer sends an SSE
+comment during long silences (hidden reasoning) so proxies and clients keep the connection open.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
-import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -84,6 +83,11 @@ class UpstreamStreamResponse(StreamingResponse):
         self.outcome = StreamOutcome()
         self._last_send = 0.0
         self._final_sent = False
+        self._pumping = False
+        self._interrupted = False
+        self._pump_task: asyncio.Task[Any] | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._keepalive_sends: set[asyncio.Future[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [
@@ -96,13 +100,7 @@ class UpstreamStreamResponse(StreamingResponse):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
             self._last_send = time.monotonic()
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
-                group.start_soon(self._keepalive, send)
-                if self.stop is not None:
-                    group.start_soon(self._watch_stop, self.stop, group.cancel_scope)
-                complete = await self._pump(send)
-                group.cancel_scope.cancel()
+            complete = await self._pump_watched(receive, send)
             if self.stopped and not self.outcome.client_disconnected:
                 error = APIError(
                     503,
@@ -125,28 +123,74 @@ class UpstreamStreamResponse(StreamingResponse):
             self.converter.outcome(self.outcome)
             self.on_done(self.outcome)
 
-    async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
+    async def _pump_watched(self, receive: Receive, send: Send) -> bool:
+        """Run the pump in this task while the watchers may interrupt it; True when it completed.
+
+        Plain asyncio rather than a task group: two small watcher tasks (client disconnect,
+        gateway stop) and a timer for keep-alives cost far less per stream than three tasks
+        under a cancel scope, and this runs once per request.
+        """
+        loop = asyncio.get_running_loop()
+        self._pump_task = asyncio.current_task()
+        watchers = [loop.create_task(self._watch_disconnect(receive))]
+        if self.stop is not None:
+            watchers.append(loop.create_task(self._watch_stop(self.stop)))
+        self._keepalive_timer = loop.call_later(self.keepalive_interval, self._keepalive_due, send)
+        self._pumping = True
+        try:
+            return await self._pump(send)
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            if self._pump_task is not None:
+                self._pump_task.uncancel()
+            return False
+        finally:
+            self._pumping = False
+            if self._keepalive_timer is not None:
+                self._keepalive_timer.cancel()
+            for task in (*watchers, *self._keepalive_sends):
+                task.cancel()
+
+    def _interrupt(self) -> None:
+        """End the pump (client gone, or the gateway stopping); a no-op once it has finished."""
+        if self._pumping and not self._interrupted and self._pump_task is not None:
+            self._interrupted = True
+            self._pump_task.cancel()
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 # after the last body message the server reports a disconnect too: not the client's doing
                 if not self._final_sent:
                     self.outcome.client_disconnected = True
-                    scope.cancel()
+                    self._interrupt()
                 return
 
-    async def _watch_stop(self, stop: asyncio.Event, scope: anyio.CancelScope) -> None:
+    async def _watch_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
-        self.stopped = True
-        scope.cancel()
+        if self._pumping:
+            self.stopped = True
+            self._interrupt()
 
-    async def _keepalive(self, send: Send) -> None:
+    def _keepalive_due(self, send: Send) -> None:
+        """Timer: after ``keepalive_interval`` without a send, send an SSE comment."""
+        if not self._pumping:
+            return
         interval = self.keepalive_interval
-        while True:
-            await anyio.sleep(interval)
-            if time.monotonic() - self._last_send >= interval:
-                self._last_send = time.monotonic()
-                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+        loop = asyncio.get_running_loop()
+        if time.monotonic() - self._last_send >= interval:
+            self._last_send = time.monotonic()
+            task = asyncio.ensure_future(send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True}))
+            self._keepalive_sends.add(task)
+            task.add_done_callback(self._keepalive_sent)
+        self._keepalive_timer = loop.call_later(interval, self._keepalive_due, send)
+
+    def _keepalive_sent(self, task: asyncio.Future[None]) -> None:
+        self._keepalive_sends.discard(task)
+        if not task.cancelled():
+            task.exception()  # a client gone mid-write: the pump notices it on its own send
 
     async def _pump(self, send: Send) -> bool:
         """Copy the stream; True when the upstream body was read to its end."""
