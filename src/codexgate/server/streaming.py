@@ -90,15 +90,10 @@ class UpstreamStreamResponse(StreamingResponse):
         self._keepalive_sends: set[asyncio.Future[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.extra_headers.items()]
         complete = False
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+            # built in the call, so this frame does not hold the header list for the stream's life
+            await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers()})
             self._last_send = time.monotonic()
             complete = await self._pump_watched(receive, send)
             if self.stopped and not self.outcome.client_disconnected:
@@ -122,6 +117,15 @@ class UpstreamStreamResponse(StreamingResponse):
             self.outcome.finished_at = time.monotonic()
             self.converter.outcome(self.outcome)
             self.on_done(self.outcome)
+
+    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
+        raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.extra_headers.items()]
+        return raw_headers
 
     async def _pump_watched(self, receive: Receive, send: Send) -> bool:
         """Run the pump in this task while the watchers may interrupt it; True when it completed.
