@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import uvloop
@@ -362,8 +361,20 @@ def report(results: dict[str, Any]) -> None:
     Console(width=120).print(table)
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+async def interruptible(plan: Plan, home: Path, smoke: bool) -> dict[str, Any]:
+    """:func:`measure` within the time limit; Ctrl-C or SIGTERM cancel it, so every ``finally``
+    (the stacks' shutdown first) runs. uvloop does not run ``signal.signal`` handlers while it
+    waits, hence the loop's own signal handlers."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await asyncio.wait_for(measure(plan, home, smoke), plan.time_limit)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def main() -> None:
@@ -372,7 +383,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
     plan = SMOKE if args.smoke else FULL
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the children like Ctrl-C does
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
     if can_pin():
@@ -385,8 +395,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="codexgate-bench-") as tmp:
         home = Path(tmp)
         write_auth_json(home)
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            results = runner.run(asyncio.wait_for(measure(plan, home, args.smoke), plan.time_limit))
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                results = runner.run(interruptible(plan, home, args.smoke))
+        except asyncio.CancelledError:
+            print("interrupted: the simulator and the gateway were stopped", file=sys.stderr)
+            sys.exit(130)
     results["meta"] = {
         "plan": asdict(plan),
         "pinned": can_pin(),
