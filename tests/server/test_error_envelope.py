@@ -125,7 +125,7 @@ def test_health_reports_version_and_credentials(served: ServedApp, unauthenticat
 
 
 def test_unexpected_exception_is_500_with_request_id_and_no_traceback(served: ServedApp) -> None:
-    app = served.server.config.app
+    app = served.server.config.app.app  # the FastAPI app behind GatewayASGI
 
     @app.get("/boom")  # type: ignore[misc,untyped-decorator]
     async def boom() -> None:

@@ -29,6 +29,8 @@ from codexgate.storage.usage_db import UsageRecord
 MAX_LABEL_VALUES = 100
 OTHER = "other"
 TOKEN_KINDS = ("input", "cached", "output", "reasoning")
+RATE_LIMIT_WINDOWS = ("primary", "secondary")
+MAX_CACHED_SERIES = 10_000
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
@@ -92,8 +94,10 @@ class Metrics:
             "codexgate_build_info", "codexgate's version (value is 1).", ["version"], registry=registry
         )
         self.build_info.labels(version=version).set(1)
-        for kind in TOKEN_KINDS:
-            self.tokens.labels(kind=kind)
+        # Labelled children looked up once (``labels()`` costs more than the increment itself).
+        self._token_counters = [self.tokens.labels(kind=kind) for kind in TOKEN_KINDS]
+        self._window_gauges: dict[str, Any] = {}  # made on the first value: no sample before one
+        self._request_counters: dict[tuple[str, str, int], Any] = {}
         self._model_label = _LabelCap(max_label_values)
         self._endpoint_label = _LabelCap(max_label_values)
         self._code_label = _LabelCap(max_label_values)
@@ -102,15 +106,21 @@ class Metrics:
 
     def request_finished(self, record: UsageRecord) -> None:
         """Count a finished request: status, tokens by kind, time to first token and duration."""
-        self.requests.labels(
-            endpoint=self._endpoint_label(record.endpoint),
-            model=self._model_label(record.model),
-            status=str(record.status),
-        ).inc()
+        key = (record.endpoint, record.model, record.status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self.requests.labels(
+                endpoint=self._endpoint_label(record.endpoint),
+                model=self._model_label(record.model),
+                status=str(record.status),
+            )
+            if len(self._request_counters) < MAX_CACHED_SERIES:
+                self._request_counters[key] = counter
+        counter.inc()
         counts = (record.input_tokens, record.cached_tokens, record.output_tokens, record.reasoning_tokens)
-        for kind, count in zip(TOKEN_KINDS, counts, strict=True):
+        for tokens, count in zip(self._token_counters, counts, strict=True):
             if count > 0:
-                self.tokens.labels(kind=kind).inc(count)
+                tokens.inc(count)
         if record.ttft_ms is not None:
             self.ttft.observe(record.ttft_ms / 1000.0)
         if record.duration_ms is not None:
@@ -129,12 +139,15 @@ class Metrics:
         """Set ``codexgate_rate_limit_used_percent{window}`` from a rate-limit snapshot."""
         if not snapshot:
             return
-        for window in ("primary", "secondary"):
+        for window in RATE_LIMIT_WINDOWS:
             values = snapshot.get(window)
             if isinstance(values, Mapping):
                 used = values.get("used_percent")
                 if isinstance(used, int | float):
-                    self.rate_limit_used.labels(window=window).set(float(used))
+                    gauge = self._window_gauges.get(window)
+                    if gauge is None:
+                        gauge = self._window_gauges[window] = self.rate_limit_used.labels(window=window)
+                    gauge.set(float(used))
 
     # ---- exposition --------------------------------------------------------------------------
 

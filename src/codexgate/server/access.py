@@ -23,10 +23,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Protocol
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codexgate.protocol.errors import APIError
+from codexgate.server.errors import send_error
 from codexgate.storage.api_keys import KeyInfo
 
 DEFAULT_OPEN_PATHS = frozenset({"/health"})
@@ -63,7 +63,41 @@ def unauthorized_error(missing: bool, *, no_keys: bool = False) -> APIError:
         message = "You didn't provide an API key. Send it in the Authorization header: Authorization: Bearer <key>."
     else:
         message = "Incorrect API key provided."
-    return APIError(401, message, type="invalid_request_error", code="invalid_api_key")
+    return APIError(
+        401, message, type="invalid_request_error", code="invalid_api_key", headers={"www-authenticate": "Bearer"}
+    )
+
+
+class KeyCheck:
+    """The rule itself: whether a request scope may pass, and who it is (``scope["state"]``)."""
+
+    def __init__(
+        self,
+        key_store: KeyVerifier,
+        *,
+        open_paths: frozenset[str] = DEFAULT_OPEN_PATHS,
+        keys_required: bool = False,
+    ) -> None:
+        self.key_store = key_store
+        self.open_paths = open_paths
+        self.keys_required = keys_required
+
+    def admit(self, scope: Scope) -> APIError | None:
+        """None when the request may pass (its key's name put in ``scope["state"]``), else the 401."""
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state.setdefault("key_name", None)
+        if scope.get("path") in self.open_paths or _is_preflight(scope):
+            return None
+        has_keys = self.key_store.has_keys()
+        if not has_keys and not self.keys_required:
+            return None
+        presented = bearer_token(scope)
+        info = self.key_store.verify(presented) if presented is not None and has_keys else None
+        if info is not None:
+            state["key_name"] = info.name
+            state["key_id"] = info.id
+            return None
+        return unauthorized_error(missing=presented is None, no_keys=not has_keys)
 
 
 class ApiKeyMiddleware:
@@ -78,47 +112,19 @@ class ApiKeyMiddleware:
         keys_required: bool = False,
     ) -> None:
         self.app = app
-        self.key_store = key_store
-        self.open_paths = open_paths
-        self.keys_required = keys_required
+        self.check = KeyCheck(key_store, open_paths=open_paths, keys_required=keys_required)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state.setdefault("key_name", None)
-        if scope.get("path") in self.open_paths or _is_preflight(scope):
+        error = self.check.admit(scope)
+        if error is None:
             await self.app(scope, receive, send)
-            return
-        has_keys = self.key_store.has_keys()
-        if not has_keys and not self.keys_required:
-            await self.app(scope, receive, send)
-            return
-        presented = bearer_token(scope)
-        info = self.key_store.verify(presented) if presented is not None and has_keys else None
-        if info is not None:
-            state["key_name"] = info.name
-            state["key_id"] = info.id
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
+        elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
-            return
-        error = unauthorized_error(missing=presented is None, no_keys=not has_keys)
-        body = orjson.dumps(error.envelope())
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        else:
+            await send_error(send, error)
 
 
 # ---- bind safety ----------------------------------------------------------------------------

@@ -14,12 +14,12 @@ from codexgate import __version__
 from codexgate.auth.refresh import TokenManager
 from codexgate.config import Settings
 from codexgate.observability.metrics import Metrics
-from codexgate.server.access import ApiKeyMiddleware, keys_required
+from codexgate.server.access import ApiKeyMiddleware, KeyCheck, keys_required
+from codexgate.server.asgi import GatewayASGI
 from codexgate.server.context import add_body_schemas
 from codexgate.server.errors import error_response, install_error_handlers, internal_error
 from codexgate.server.gateway import Gateway
-from codexgate.server.limits import HeaderLimitMiddleware
-from codexgate.server.request_id import RequestIdMiddleware, request_id_of
+from codexgate.server.request_id import request_id_of
 from codexgate.server.routes import chat, health, models, responses
 from codexgate.server.routes import metrics as metrics_route
 from codexgate.storage.api_keys import KeyStore
@@ -30,7 +30,7 @@ from codexgate.upstream.instructions import resolve_instructions
 logger = logging.getLogger("codexgate.server")
 
 
-def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> FastAPI:
+def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> GatewayASGI:
     """Build the gateway. ``tokens`` replaces the credential manager (tests)."""
     token_source = tokens if tokens is not None else TokenManager.from_settings(settings)
     upstream = UpstreamClient(settings, token_source)
@@ -77,12 +77,10 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
     app.include_router(responses.router)
     app.include_router(models.router)
     app.include_router(metrics_route.router)
-    # add_middleware puts the last one outermost: request id, head limit, CORS, then the key check.
-    app.add_middleware(
-        ApiKeyMiddleware,
-        key_store=key_store,
-        keys_required=keys_required(settings.server.host, settings.server.allow_no_auth),
-    )
+    # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
+    # limit come from GatewayASGI, in front of the whole app.
+    required = keys_required(settings.server.host, settings.server.allow_no_auth)
+    app.add_middleware(ApiKeyMiddleware, key_store=key_store, keys_required=required)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -92,9 +90,18 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Fast
             expose_headers=["x-request-id"],
         )
     add_body_schemas(app)
-    app.add_middleware(HeaderLimitMiddleware, max_header_size=settings.limits.max_header_size)
-    app.add_middleware(RequestIdMiddleware)
-    return app
+    return GatewayASGI(
+        app,
+        endpoints={
+            "/v1/chat/completions": chat.chat_completions,
+            "/chat/completions": chat.chat_completions,
+            "/v1/responses": responses.create_response,
+            "/responses": responses.create_response,
+        },
+        key_check=KeyCheck(key_store, keys_required=required),
+        max_header_size=settings.limits.max_header_size,
+        cors=bool(settings.server.cors_origins),
+    )
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 from codexgate.protocol.errors import APIError
 
@@ -54,6 +55,16 @@ def error_response(error: APIError) -> Response:
         media_type="application/json",
         headers=error.headers,
     )
+
+
+async def send_error(send: Send, error: APIError, *extra_headers: tuple[bytes, bytes]) -> None:
+    """``error`` as a whole JSON response over raw ASGI, for the layers in front of FastAPI."""
+    body = orjson.dumps(error.envelope())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in error.headers.items()]
+    headers += extra_headers
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def loc_to_param(loc: Sequence[Any]) -> str | None:

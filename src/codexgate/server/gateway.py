@@ -208,7 +208,7 @@ class Gateway:
             request_id=request_id_of(request.scope),
             endpoint=endpoint,
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],
             key_name=state.get("key_name") if isinstance(state, dict) else None,
             model_requested=model_requested,
             model_sent=None,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codexgate.protocol.errors import APIError
+from codexgate.server.errors import send_error
 
 
 class StreamLimiter:
@@ -29,6 +29,19 @@ class StreamLimiter:
         self.active = max(0, self.active - 1)
 
 
+def head_too_large(scope: Scope, max_header_size: int) -> APIError | None:
+    """The 431 for a request whose path and headers together exceed ``max_header_size`` bytes."""
+    size = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+    if size <= max_header_size:
+        return None
+    return APIError(
+        431,
+        f"Request headers are larger than {max_header_size} bytes (setting max_header_size).",
+        type="invalid_request_error",
+        code="request_header_fields_too_large",
+    )
+
+
 class HeaderLimitMiddleware:
     """431 for a request head larger than ``max_header_size`` (httptools itself sets no limit)."""
 
@@ -38,25 +51,8 @@ class HeaderLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            size = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
-            if size > self.max_header_size:
-                error = APIError(
-                    431,
-                    f"Request headers are larger than {self.max_header_size} bytes (setting max_header_size).",
-                    type="invalid_request_error",
-                    code="request_header_fields_too_large",
-                )
-                body = orjson.dumps(error.envelope())
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 431,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+            error = head_too_large(scope, self.max_header_size)
+            if error is not None:
+                await send_error(send, error)
                 return
         await self.app(scope, receive, send)

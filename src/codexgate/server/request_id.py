@@ -11,10 +11,9 @@ import logging
 import secrets
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codexgate.server.errors import internal_error
+from codexgate.server.errors import internal_error, send_error
 
 logger = logging.getLogger("codexgate.server")
 
@@ -64,16 +63,4 @@ class RequestIdMiddleware:
             )
             if started:
                 return
-            body = orjson.dumps(internal_error(request_id).envelope())
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        header,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, internal_error(request_id), header)

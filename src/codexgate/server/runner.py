@@ -33,6 +33,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         lifespan="on",
         access_log=False,
         log_config=None,
+        proxy_headers=False,  # nothing reads the client address: one ASGI layer less per request
         server_header=False,
         timeout_graceful_shutdown=round(settings.server.shutdown_grace) + 3,
         h11_max_incomplete_event_size=settings.limits.max_header_size,

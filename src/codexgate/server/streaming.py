@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import aiohttp
 from starlette.responses import StreamingResponse
@@ -53,12 +53,19 @@ class StreamConverter(Protocol):
     def outcome(self, outcome: StreamOutcome) -> None: ...
 
 
-async def _no_body() -> AsyncIterator[bytes]:  # pragma: no cover - __call__ replaces the iteration
-    yield b""
+STREAM_HEADERS: Final = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
 
 
 class UpstreamStreamResponse(StreamingResponse):
-    """A Starlette response (so FastAPI returns it as is) with its own ASGI ``__call__``."""
+    """A Starlette response (so FastAPI returns it as is) with its own ASGI ``__call__``.
+
+    Its parent's ``__init__`` is not called: there is no body iterator, and :attr:`raw_headers` (which
+    the layer in front may extend with ``x-request-id``) is all the parent's fields that are read.
+    """
 
     def __init__(
         self,
@@ -71,10 +78,13 @@ class UpstreamStreamResponse(StreamingResponse):
         on_done: Callable[[StreamOutcome], None],
         stop: asyncio.Event | None = None,
     ) -> None:
-        super().__init__(_no_body(), status_code=200, headers=dict(headers), media_type="text/event-stream")
+        self.status_code = 200
+        self.media_type = "text/event-stream"
+        self.background = None
+        self.raw_headers = [*STREAM_HEADERS]
+        self.raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in headers.items()]
         self.upstream = upstream
         self.converter = converter
-        self.extra_headers = headers
         self.keepalive_interval = keepalive_interval
         self.read_timeout = read_timeout
         self.on_done = on_done
@@ -92,8 +102,7 @@ class UpstreamStreamResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         complete = False
         try:
-            # built in the call, so this frame does not hold the header list for the stream's life
-            await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers()})
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             self._last_send = time.monotonic()
             complete = await self._pump_watched(receive, send)
             if self.stopped and not self.outcome.client_disconnected:
@@ -117,15 +126,6 @@ class UpstreamStreamResponse(StreamingResponse):
             self.outcome.finished_at = time.monotonic()
             self.converter.outcome(self.outcome)
             self.on_done(self.outcome)
-
-    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
-        raw_headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.extra_headers.items()]
-        return raw_headers
 
     async def _pump_watched(self, receive: Receive, send: Send) -> bool:
         """Run the pump in this task while the watchers may interrupt it; True when it completed.
