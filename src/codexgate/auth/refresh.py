@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class TokenManager:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.store = CredentialStore(own_file, codex_file)
+        self._watched = (os.fspath(own_file), os.fspath(codex_file))  # stat()ed on every call
         self.oauth = OAuthClient(issuer, client_id, http)
         self.refresh_margin = refresh_margin
         self.last_refresh: dt.datetime | None = None
@@ -64,9 +66,9 @@ class TokenManager:
     # ---- reading the file -------------------------------------------------------------------
     def _file_signature(self) -> tuple[tuple[float, int] | None, ...]:
         signature: list[tuple[float, int] | None] = []
-        for path in (self.store.own_file, self.store.codex_file):
+        for path in self._watched:
             try:
-                stat = path.stat()
+                stat = os.stat(path)
                 signature.append((stat.st_mtime, stat.st_size))
             except OSError:
                 signature.append(None)

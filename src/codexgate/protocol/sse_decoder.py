@@ -26,6 +26,7 @@ import orjson
 
 PROTOCOL_ERROR: Final = "codexgate.protocol_error"
 _DONE: Final = b"[DONE]"
+_loads = orjson.loads
 
 
 def protocol_error(message: str) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def _parse_data(data: bytes, name: bytes | None) -> dict[str, Any] | None:
 
 def _parse_block(block: bytes) -> dict[str, Any] | None:
     """Parse one event (the lines between two blank lines, ``\\n``-separated)."""
-    # Fast path: a single ``data: {...}`` line, the most common shape.
+    # Fast path: a single ``data: {...}`` line.
     if block.startswith(b"data: ") and b"\n" not in block:
         return _parse_data(block[6:], None)
     name: bytes | None = None
@@ -125,11 +126,27 @@ class SSEDecoder:
         end = buffer.rfind(b"\n\n")
         self._buffer = buffer[end + 2 :]
         events: list[dict[str, Any]] = []
+        append = events.append
         for block in buffer[:end].split(b"\n\n"):
-            if block:
+            # Fast path for the shape servers send: one ``data: {...}`` line, alone or after exactly
+            # one ``event:`` line (whose name the JSON's own ``type`` overrides anyway).
+            head, found, data = block.partition(b"data: ")
+            if (
+                found
+                and (not head or (head[:6] == b"event:" and head.find(b"\n") == len(head) - 1))
+                and b"\n" not in data
+            ):
+                try:
+                    value = _loads(data)
+                except orjson.JSONDecodeError:
+                    value = None
+                if type(value) is dict and type(value.get("type")) is str:
+                    append(value)
+                    continue
+            if block:  # anything else: the general rules (and their error events)
                 if block[0] == 10:  # leftover ``\n`` from a run of blank lines
                     block = block.lstrip(b"\n")
                 event = _parse_block(block)
                 if event is not None:
-                    events.append(event)
+                    append(event)
         return events

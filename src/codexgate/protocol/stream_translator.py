@@ -51,7 +51,7 @@ THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
 REASONING_SEPARATOR = "\n\n"
 Chunk = dict[str, Any]
-_Handler = Callable[[dict[str, Any]], list[Chunk]]
+_Handler = Callable[["ChatStreamTranslator", dict[str, Any]], list[Chunk]]
 
 
 def new_completion_id() -> str:
@@ -105,32 +105,6 @@ class ChatStreamTranslator:
         self._last_reasoning: Any = None
         self._content_chars = 0  # characters sent in delta.content so far
         self._part_offsets: dict[Any, int] = {}  # text part key → its first character's content index
-        self._handlers: dict[str, _Handler] = {
-            ev.OUTPUT_TEXT_DELTA: self._on_text_delta,
-            ev.SUMMARY_TEXT_DELTA: self._on_summary_delta,
-            ev.REASONING_TEXT_DELTA: self._on_reasoning_text_delta,
-            ev.ARGUMENTS_DELTA: self._on_arguments_delta,
-            ev.REFUSAL_DELTA: self._on_refusal_delta,
-            ev.OUTPUT_TEXT_DONE: self._on_text_done,
-            ev.REFUSAL_DONE: self._on_refusal_done,
-            ev.ARGUMENTS_DONE: self._on_arguments_done,
-            ev.SUMMARY_TEXT_DONE: self._on_summary_done,
-            ev.SUMMARY_PART_DONE: self._on_summary_part_done,
-            ev.REASONING_TEXT_DONE: self._on_reasoning_text_done,
-            ev.CONTENT_PART_DONE: self._on_content_part_done,
-            ev.ANNOTATION_ADDED: self._on_annotation,
-            ev.OUTPUT_ITEM_ADDED: self._on_item_added,
-            ev.OUTPUT_ITEM_DONE: self._on_item_done,
-            ev.RESPONSE_CREATED: self._on_response_started,
-            ev.RESPONSE_IN_PROGRESS: self._on_response_started,
-            ev.RESPONSE_QUEUED: self._on_response_started,
-            ev.RESPONSE_COMPLETED: self._on_completed,
-            ev.RESPONSE_INCOMPLETE: self._on_completed,
-            ev.RESPONSE_FAILED: self._on_failed,
-            ev.ERROR: self._on_error,
-            ev.PROTOCOL_ERROR: self._on_protocol_error,
-            ev.RATE_LIMITS: self._on_rate_limits,
-        }
 
     # -- public -----------------------------------------------------------------------------
 
@@ -138,10 +112,10 @@ class ChatStreamTranslator:
         """Chunks for one upstream event (often exactly one, possibly none)."""
         if self.done:
             return []
-        handler = self._handlers.get(event.get("type"))  # type: ignore[arg-type]
+        handler = _HANDLERS.get(event.get("type"))  # type: ignore[arg-type]
         if handler is None:
             return []
-        return handler(event)
+        return handler(self, event)
 
     def finish(self) -> list[Chunk]:
         """The upstream bytes ended: an error payload if no terminal event was seen. Idempotent."""
@@ -455,3 +429,32 @@ class ChatStreamTranslator:
     def _on_protocol_error(self, event: dict[str, Any]) -> list[Chunk]:
         message = event.get("message")
         return self._fail(protocol_failure(message if isinstance(message, str) else "Malformed upstream event."))
+
+
+#: event type -> handler (looked up once per event; the handlers take the translator first).
+_HANDLERS: dict[str, _Handler] = {
+    ev.OUTPUT_TEXT_DELTA: ChatStreamTranslator._on_text_delta,
+    ev.SUMMARY_TEXT_DELTA: ChatStreamTranslator._on_summary_delta,
+    ev.REASONING_TEXT_DELTA: ChatStreamTranslator._on_reasoning_text_delta,
+    ev.ARGUMENTS_DELTA: ChatStreamTranslator._on_arguments_delta,
+    ev.REFUSAL_DELTA: ChatStreamTranslator._on_refusal_delta,
+    ev.OUTPUT_TEXT_DONE: ChatStreamTranslator._on_text_done,
+    ev.REFUSAL_DONE: ChatStreamTranslator._on_refusal_done,
+    ev.ARGUMENTS_DONE: ChatStreamTranslator._on_arguments_done,
+    ev.SUMMARY_TEXT_DONE: ChatStreamTranslator._on_summary_done,
+    ev.SUMMARY_PART_DONE: ChatStreamTranslator._on_summary_part_done,
+    ev.REASONING_TEXT_DONE: ChatStreamTranslator._on_reasoning_text_done,
+    ev.CONTENT_PART_DONE: ChatStreamTranslator._on_content_part_done,
+    ev.ANNOTATION_ADDED: ChatStreamTranslator._on_annotation,
+    ev.OUTPUT_ITEM_ADDED: ChatStreamTranslator._on_item_added,
+    ev.OUTPUT_ITEM_DONE: ChatStreamTranslator._on_item_done,
+    ev.RESPONSE_CREATED: ChatStreamTranslator._on_response_started,
+    ev.RESPONSE_IN_PROGRESS: ChatStreamTranslator._on_response_started,
+    ev.RESPONSE_QUEUED: ChatStreamTranslator._on_response_started,
+    ev.RESPONSE_COMPLETED: ChatStreamTranslator._on_completed,
+    ev.RESPONSE_INCOMPLETE: ChatStreamTranslator._on_completed,
+    ev.RESPONSE_FAILED: ChatStreamTranslator._on_failed,
+    ev.ERROR: ChatStreamTranslator._on_error,
+    ev.PROTOCOL_ERROR: ChatStreamTranslator._on_protocol_error,
+    ev.RATE_LIMITS: ChatStreamTranslator._on_rate_limits,
+}

@@ -158,13 +158,19 @@ def connect(path: Path, *, upto: int = SCHEMA_VERSION, check_same_thread: bool =
     return conn
 
 
+def record_row(record: UsageRecord) -> tuple[Any, ...]:
+    """The column values of ``record`` in :data:`RECORD_COLUMNS` order (booleans as 0/1)."""
+    values = [getattr(record, column) for column in RECORD_COLUMNS]
+    return tuple(int(v) if isinstance(v, bool) else v for v in values)
+
+
 def insert_records(conn: sqlite3.Connection, records: Sequence[UsageRecord]) -> None:
     """Insert ``records`` in one transaction."""
     if not records:
         return
     placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
     sql = f"INSERT INTO usage ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - fixed names
-    rows = [tuple(int(v) if isinstance(v, bool) else v for v in asdict(r).values()) for r in records]
+    rows = [record_row(r) for r in records]
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(sql, rows)

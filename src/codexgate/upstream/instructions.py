@@ -9,6 +9,8 @@ read at run time from where the user's installation put it.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +23,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _cache: dict[Path, tuple[float, str]] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def capture_file(instructions_dir: Path, model: str) -> Path:
     """Where the captured prompt of ``model`` lives (a file-system-safe name)."""
     safe = _UNSAFE.sub("_", model).strip(".") or DEFAULT_CAPTURE
@@ -30,7 +33,7 @@ def capture_file(instructions_dir: Path, model: str) -> Path:
 def _read_cached(path: Path) -> str | None:
     """The file's text, re-read only when its mtime changes; None if missing or empty."""
     try:
-        mtime = path.stat().st_mtime
+        mtime = os.stat(path).st_mtime
     except OSError:
         return None
     cached = _cache.get(path)
