@@ -82,6 +82,19 @@ def test_faults_before_the_first_event(
     _healthy(served.base_url)
 
 
+def test_a_stalled_answer_without_stream_is_a_504(served: ServedApp, simulator: UpstreamSimulator) -> None:
+    simulator.enqueue(Scenario("stall_after", fault_after=3))
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        openai.OpenAI(base_url=served.base_url + "/v1", api_key="x", max_retries=0).chat.completions.create(
+            model="gpt-5", messages=MESSAGES
+        )
+    elapsed = time.monotonic() - started
+    assert info.value.status_code == 504 and info.value.code == "upstream_timeout"
+    assert 1.0 <= elapsed < 5, elapsed  # read_timeout is 1 s
+    _healthy(served.base_url)
+
+
 def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: UpstreamSimulator) -> None:
     # read_timeout is 1 s; the answer takes ~3 s in total with 0.3 s between events.
     simulator.enqueue(Scenario("text", text=" ".join(["slow"] * 8), event_delay=0.3))
@@ -162,6 +175,7 @@ def test_slow_reader_gets_backpressure_not_an_unbounded_buffer(served: ServedApp
             if not chunk:
                 break
             tail = (tail + chunk)[-64:]
+    assert b"data: [DONE]" in tail  # the 2 s without reading were the client's, not an upstream timeout
     assert request.wait_closed(10)
     assert request.events_sent > held_back  # reading resumed the upstream
     print(f"upstream held at {held_back} of {tokens + 9} events while the client did not read")

@@ -39,7 +39,7 @@ def streamed(gateway: Gateway, call: Call, upstream: UpstreamStream, converter: 
         keepalive_interval=settings.server.keepalive_interval,
         read_timeout=settings.upstream.read_timeout,
         on_done=call.finish,
-        stop=gateway.stop_streams,
+        open_streams=gateway.open_streams,
     )
 
 

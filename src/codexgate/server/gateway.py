@@ -24,7 +24,7 @@ from codexgate.observability.metrics import Metrics
 from codexgate.protocol.errors import APIError
 from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
-from codexgate.server.streaming import StreamOutcome
+from codexgate.server.streaming import OpenStreams, StreamOutcome
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream
@@ -135,8 +135,8 @@ class Gateway:
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
         self._default_instructions: Callable[[str], str] = lambda _model: ""
-        #: set when open streams must end (graceful shutdown's grace period is over).
-        self.stop_streams = asyncio.Event()
+        #: the streams being pumped; a shutdown ends those still open after its grace period.
+        self.open_streams = OpenStreams()
         self.draining = False
         upstream.on_headers = self._on_upstream_headers
 
@@ -145,7 +145,7 @@ class Gateway:
         if self.draining:
             return
         self.draining = True
-        asyncio.get_running_loop().call_later(grace, self.stop_streams.set)
+        asyncio.get_running_loop().call_later(grace, self.open_streams.stop_all)
 
     def set_default_instructions(self, resolver: Callable[[str], str]) -> None:
         self._default_instructions = resolver

@@ -1,10 +1,15 @@
 """Streaming an upstream answer to the client: bytes in, converted SSE bytes out, never buffered.
 
-:class:`UpstreamStreamResponse` is a pure ASGI response. For each socket read from the upstream it
-decodes the events, lets a :class:`StreamConverter` turn them into client bytes, and writes those
-in **one** send. Beside the pump, small tasks watch for the client's disconnect and for the gateway
-stopping (either cancels the pump and closes the upstream connection), and a timer sends an SSE
-comment during long silences (hidden reasoning) so proxies and clients keep the connection open.
+:class:`UpstreamStreamResponse` is a pure ASGI response. Its pump, a task of its own, takes whatever
+bytes each upstream read produced, decodes the events, lets a :class:`StreamConverter` turn them into
+client bytes and writes those in **one** send. The request's own task meanwhile waits for the client
+to disconnect (that cancels the pump and closes the upstream connection, so the backend stops
+generating). A gateway shutdown ends every stream still open after the grace period through
+:class:`OpenStreams`, and one timer per stream sends an SSE comment during long silences (hidden
+reasoning) so proxies and clients keep the connection open.
+
+The pump runs in its own task so that each upstream event resumes a short chain of coroutines (the
+pump and aiohttp's read), not the whole ASGI stack of the request.
 """
 
 from __future__ import annotations
@@ -60,6 +65,43 @@ STREAM_HEADERS: Final = (
 )
 
 
+async def _result(pump: asyncio.Task[bool]) -> bool:
+    """The pump's result once it is done; False if it was cancelled (this task's own cancellation
+    still propagates)."""
+    try:
+        return await pump
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not pump.cancelled() or (task is not None and task.cancelling()):
+            raise
+        return False
+
+
+class OpenStreams:
+    """The streams being pumped, so that a shutdown can end them all (no watcher task per stream)."""
+
+    def __init__(self) -> None:
+        self._streams: set[UpstreamStreamResponse] = set()
+        self.stopped = False
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def add(self, stream: UpstreamStreamResponse) -> None:
+        self._streams.add(stream)
+        if self.stopped:  # once its pump has started, so that it sends the shutdown error
+            asyncio.get_running_loop().call_soon(stream.stop)
+
+    def discard(self, stream: UpstreamStreamResponse) -> None:
+        self._streams.discard(stream)
+
+    def stop_all(self) -> None:
+        """End every open stream with a ``server_shutting_down`` error (the grace period is over)."""
+        self.stopped = True
+        for stream in list(self._streams):
+            stream.stop()
+
+
 class UpstreamStreamResponse(StreamingResponse):
     """A Starlette response (so FastAPI returns it as is) with its own ASGI ``__call__``.
 
@@ -76,7 +118,7 @@ class UpstreamStreamResponse(StreamingResponse):
         keepalive_interval: float,
         read_timeout: float,
         on_done: Callable[[StreamOutcome], None],
-        stop: asyncio.Event | None = None,
+        open_streams: OpenStreams | None = None,
     ) -> None:
         self.status_code = 200
         self.media_type = "text/event-stream"
@@ -88,14 +130,12 @@ class UpstreamStreamResponse(StreamingResponse):
         self.keepalive_interval = keepalive_interval
         self.read_timeout = read_timeout
         self.on_done = on_done
-        self.stop = stop
+        self.open_streams = open_streams
         self.stopped = False
         self.outcome = StreamOutcome()
         self._last_send = 0.0
         self._final_sent = False
-        self._pumping = False
-        self._interrupted = False
-        self._pump_task: asyncio.Task[Any] | None = None
+        self._pump: asyncio.Task[bool] | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._keepalive_sends: set[asyncio.Future[None]] = set()
 
@@ -104,17 +144,7 @@ class UpstreamStreamResponse(StreamingResponse):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             self._last_send = time.monotonic()
-            complete = await self._pump_watched(receive, send)
-            if self.stopped and not self.outcome.client_disconnected:
-                error = APIError(
-                    503,
-                    "The gateway is shutting down; the stream was ended after the grace period.",
-                    type="server_error",
-                    code="server_shutting_down",
-                )
-                self.outcome.status, self.outcome.error_code = 503, error.code
-                self._final_sent = True
-                await send({"type": "http.response.body", "body": self.converter.fail(error), "more_body": False})
+            complete = await self._run(receive, send)
         except OSError:
             # the client went away while we were writing
             self.outcome.client_disconnected = True
@@ -127,60 +157,41 @@ class UpstreamStreamResponse(StreamingResponse):
             self.converter.outcome(self.outcome)
             self.on_done(self.outcome)
 
-    async def _pump_watched(self, receive: Receive, send: Send) -> bool:
-        """Run the pump in this task while the watchers may interrupt it; True when it completed.
+    def stop(self) -> None:
+        """End the stream now with a ``server_shutting_down`` error; a no-op once the pump finished."""
+        if self._pump is not None and not self._pump.done() and not self._final_sent:
+            self.stopped = True
+            self._pump.cancel()
 
-        Plain asyncio rather than a task group: two small watcher tasks (client disconnect,
-        gateway stop) and a timer for keep-alives cost far less per stream than three tasks
-        under a cancel scope, and this runs once per request.
-        """
+    async def _run(self, receive: Receive, send: Send) -> bool:
+        """Pump in a task of its own while this one waits for the disconnect (the client leaving, or
+        the server reporting the end of the response); True when the upstream body was read whole."""
         loop = asyncio.get_running_loop()
-        self._pump_task = asyncio.current_task()
-        watchers = [loop.create_task(self._watch_disconnect(receive))]
-        if self.stop is not None:
-            watchers.append(loop.create_task(self._watch_stop(self.stop)))
+        pump = self._pump = loop.create_task(self._pump_events(send))
         self._keepalive_timer = loop.call_later(self.keepalive_interval, self._keepalive_due, send)
-        self._pumping = True
+        if self.open_streams is not None:
+            self.open_streams.add(self)
         try:
-            return await self._pump(send)
-        except asyncio.CancelledError:
-            if not self._interrupted:
-                raise  # cancelled from outside (server shutdown): not ours to swallow
-            if self._pump_task is not None:
-                self._pump_task.uncancel()
-            return False
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not self._final_sent:  # after the last body message the server reports a disconnect too
+                self.outcome.client_disconnected = True
+                pump.cancel()
+            return await _result(pump)  # an error in the pump is raised here
         finally:
-            self._pumping = False
+            if self.open_streams is not None:
+                self.open_streams.discard(self)
             if self._keepalive_timer is not None:
                 self._keepalive_timer.cancel()
-            for task in (*watchers, *self._keepalive_sends):
-                task.cancel()
-
-    def _interrupt(self) -> None:
-        """End the pump (client gone, or the gateway stopping); a no-op once it has finished."""
-        if self._pumping and not self._interrupted and self._pump_task is not None:
-            self._interrupted = True
-            self._pump_task.cancel()
-
-    async def _watch_disconnect(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                # after the last body message the server reports a disconnect too: not the client's doing
-                if not self._final_sent:
-                    self.outcome.client_disconnected = True
-                    self._interrupt()
-                return
-
-    async def _watch_stop(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        if self._pumping:
-            self.stopped = True
-            self._interrupt()
+            for sending in self._keepalive_sends:
+                sending.cancel()
+            if not pump.done():  # this task was cancelled (server shutdown): end the pump first
+                pump.cancel()
+                await asyncio.wait({pump})
 
     def _keepalive_due(self, send: Send) -> None:
         """Timer: after ``keepalive_interval`` without a send, send an SSE comment."""
-        if not self._pumping:
+        if self._pump is None or self._pump.done():
             return
         interval = self.keepalive_interval
         loop = asyncio.get_running_loop()
@@ -196,27 +207,63 @@ class UpstreamStreamResponse(StreamingResponse):
         if not task.cancelled():
             task.exception()  # a client gone mid-write: the pump notices it on its own send
 
-    async def _pump(self, send: Send) -> bool:
-        """Copy the stream; True when the upstream body was read to its end."""
-        decoder = SSEDecoder()
-        converter = self.converter
-        error: APIError | None = None
+    async def _pump_events(self, send: Send) -> bool:
+        """Copy the stream and send its last message; True when the upstream body was read whole.
+
+        Whatever happens but the client leaving, the last message goes out (the converter's tail, or
+        an error), so the response ends and the request's task, waiting for that, wakes up."""
+        complete = False
         try:
-            async for data in self.upstream.chunks():
-                out = converter.convert(decoder.feed(data))
-                if out:
-                    if self.outcome.first_output_at is None and converter.has_output():
-                        self.outcome.first_output_at = time.monotonic()
-                    self._last_send = time.monotonic()
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-            tail = converter.convert(decoder.close()) + converter.finish()
+            tail = await self._copy(send)
+            complete = True
+        except asyncio.CancelledError:
+            if not self.stopped:
+                raise  # the client left: nothing more to send
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            tail = self._fail(
+                APIError(
+                    503,
+                    "The gateway is shutting down; the stream was ended after the grace period.",
+                    type="server_error",
+                    code="server_shutting_down",
+                )
+            )
         except TimeoutError:
-            error = upstream_timeout(self.read_timeout)
+            tail = self._fail(upstream_timeout(self.read_timeout))
         except aiohttp.ClientError as exc:
-            error = broken_mid_stream(exc)
-        if error is not None:
-            logger.info("upstream stream failed: %s", error.code)
-            tail = converter.fail(error)
+            tail = self._fail(broken_mid_stream(exc))
+        except Exception:
+            self._final_sent = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            raise
         self._final_sent = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-        return error is None
+        return complete
+
+    def _fail(self, error: APIError) -> bytes:
+        if error.code != "server_shutting_down":
+            logger.info("upstream stream failed: %s", error.code)
+        self.outcome.status, self.outcome.error_code = error.status_code, error.code
+        return self.converter.fail(error)
+
+    async def _copy(self, send: Send) -> bytes:
+        """Every upstream read, converted and sent in one message; the converter's tail at the end."""
+        decoder = SSEDecoder()
+        converter = self.converter
+        read, watch = self.upstream.read, self.upstream.watch
+        monotonic = time.monotonic
+        outcome = self.outcome
+        while True:
+            watch.waiting_since = monotonic()
+            data = await read()
+            watch.waiting_since = 0.0
+            if not data:
+                return converter.convert(decoder.close()) + converter.finish()
+            out = converter.convert(decoder.feed(data))
+            if out:
+                if outcome.first_output_at is None and converter.has_output():
+                    outcome.first_output_at = monotonic()
+                self._last_send = monotonic()
+                await send({"type": "http.response.body", "body": out, "more_body": True})

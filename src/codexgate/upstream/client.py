@@ -4,7 +4,7 @@
 streaming 200; everything before that point (fresh credentials, retries on connect errors and 5xx,
 one refresh-and-retry on 401, mapping HTTP errors) happens here, so the HTTP layer either gets a
 live stream or an :class:`APIError` with the right status. The stream's bytes go to the protocol
-core untouched: ``content.iter_any()`` hands over whatever one socket read produced.
+core untouched: each read hands over whatever bytes have arrived since the last one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -22,6 +22,7 @@ import orjson
 from codexgate.config import Settings
 from codexgate.upstream.errors import map_http_error, unreachable, upstream_timeout
 from codexgate.upstream.headers import upstream_headers
+from codexgate.upstream.read_watch import ReadWatch
 
 logger = logging.getLogger("codexgate.upstream")
 
@@ -42,15 +43,29 @@ class TokenSource(Protocol):
 
 @dataclass
 class UpstreamStream:
-    """A live streaming answer. Iterate :meth:`chunks`, then :meth:`close` (always)."""
+    """A live streaming answer. Read it (:meth:`chunks`, or :attr:`read` with :attr:`watch` stamped
+    around each call), then :meth:`close` (always)."""
 
     response: aiohttp.ClientResponse
     request_id: str | None
     started_at: float
+    read_timeout: float = 300.0
+    #: the read timeout of this stream (see :mod:`codexgate.upstream.read_watch`), running from the open.
+    watch: ReadWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watch = ReadWatch(self.response.content, self.read_timeout)
+        self.watch.start()
 
     @property
     def headers(self) -> Mapping[str, str]:
         return self.response.headers
+
+    @property
+    def read(self) -> Callable[[], Awaitable[bytes]]:
+        """Whatever bytes have arrived (waiting for some), ``b""`` at the end; a stalled read raises
+        :class:`TimeoutError` if :attr:`watch` was told it is waiting (``watch.waiting_since``)."""
+        return self.response.content.readany
 
     def codex_headers(self) -> dict[str, str]:
         """The ``x-codex-*`` headers, passed on to the client."""
@@ -58,11 +73,20 @@ class UpstreamStream:
             key.lower(): value for key, value in self.response.headers.items() if key.lower().startswith("x-codex-")
         }
 
-    def chunks(self) -> AsyncIterator[bytes]:
-        return self.response.content.iter_any()
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, read by read, with the read timeout applied."""
+        read, watch = self.read, self.watch
+        while True:
+            watch.waiting_since = time.monotonic()
+            data = await read()
+            watch.waiting_since = 0.0
+            if not data:
+                return
+            yield data
 
     def close(self, *, complete: bool = False) -> None:
         """Release the connection for reuse after a complete read, else close it (cancels upstream)."""
+        self.watch.stop()
         if complete and self.response.content.at_eof():
             self.response.release()
         else:
@@ -83,11 +107,9 @@ class UpstreamClient:
             return
         cap = self.settings.limits.max_concurrent_streams
         connector = aiohttp.TCPConnector(limit=cap, limit_per_host=cap, ttl_dns_cache=300, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=self.settings.upstream.connect_timeout,
-            sock_read=self.settings.upstream.read_timeout,
-        )
+        # No sock_read: it re-arms a timer on every socket read. The wait for the answer's head is
+        # bounded in open_stream, and the body's reads by each stream's ReadWatch.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.settings.upstream.connect_timeout)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=True, trust_env=False
         )
@@ -105,6 +127,7 @@ class UpstreamClient:
 
     async def open_stream(self, body: dict[str, Any], *, session_id: str, request_id: str) -> UpstreamStream:
         payload = orjson.dumps(body)
+        read_timeout = self.settings.upstream.read_timeout
         credentials = await self.tokens.get()
         refreshed = False
         attempt = 0
@@ -120,10 +143,12 @@ class UpstreamClient:
             )
             started = time.monotonic()
             try:
-                response = await self.session.post(self.responses_url, data=payload, headers=headers)
+                async with asyncio.timeout(read_timeout):  # for the head; the body has its ReadWatch
+                    response = await self.session.post(self.responses_url, data=payload, headers=headers)
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-                if isinstance(exc, aiohttp.SocketTimeoutError) and not isinstance(exc, aiohttp.ConnectionTimeoutError):
-                    raise upstream_timeout(self.settings.upstream.read_timeout) from None
+                # TimeoutError is an OSError: the head's timeout, unless it was the connect's
+                if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    raise upstream_timeout(read_timeout) from None
                 reason = type(exc).__name__
                 if self._may_retry(attempt, deadline):
                     logger.info("upstream connect failed (%s), retrying (request %s)", reason, request_id)
@@ -131,16 +156,14 @@ class UpstreamClient:
                     attempt += 1
                     continue
                 raise unreachable(reason) from None
-            except TimeoutError:
-                raise upstream_timeout(self.settings.upstream.read_timeout) from None
 
             if self.on_headers is not None:
                 self.on_headers(response.headers)
             upstream_request_id = response.headers.get("x-request-id")
             if response.status == 200:
-                return UpstreamStream(response=response, request_id=upstream_request_id, started_at=started)
+                return UpstreamStream(response, upstream_request_id, started, read_timeout)
 
-            error_body = await self._read_error_body(response)
+            error_body = await self._read_error_body(response, read_timeout)
             status = response.status
             if status == 401 and not refreshed:
                 refreshed = True
@@ -177,8 +200,11 @@ class UpstreamClient:
                 request_id="models",
             )
             headers["accept"] = "application/json"
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.upstream.read_timeout, sock_connect=self.settings.upstream.connect_timeout
+            )
             try:
-                async with self.session.get(url, params=params, headers=headers) as response:
+                async with self.session.get(url, params=params, headers=headers, timeout=timeout) as response:
                     body = await response.read()
                     status = response.status
                     response_headers = response.headers
@@ -206,9 +232,10 @@ class UpstreamClient:
         return time.monotonic() + backoff < deadline
 
     @staticmethod
-    async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    async def _read_error_body(response: aiohttp.ClientResponse, read_timeout: float) -> bytes:
         try:
-            return await response.content.read(64 * 1024)
+            async with asyncio.timeout(read_timeout):
+                return await response.content.read(64 * 1024)
         except (aiohttp.ClientError, TimeoutError):
             return b""
         finally:
