@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from codexgate.protocol import shapes as ev
+from codexgate.protocol.chat_chunks import THINK_CLOSE, THINK_OPEN, new_completion_id
 from codexgate.protocol.errors import APIError
 from codexgate.protocol.outcome import (
     chat_annotation,
@@ -26,7 +27,6 @@ from codexgate.protocol.outcome import (
     stream_incomplete,
 )
 from codexgate.protocol.output_items import Item, OutputBuilder
-from codexgate.protocol.stream_translator import THINK_CLOSE, THINK_OPEN, new_completion_id
 
 _TERMINAL = (ev.RESPONSE_COMPLETED, ev.RESPONSE_INCOMPLETE, ev.RESPONSE_FAILED)
 _STARTED = (ev.RESPONSE_CREATED, ev.RESPONSE_IN_PROGRESS, ev.RESPONSE_QUEUED)

@@ -57,7 +57,7 @@ def _parse_data(data: bytes, name: bytes | None) -> dict[str, Any] | None:
 def _parse_block(block: bytes) -> dict[str, Any] | None:
     """Parse one event (the lines between two blank lines, ``\\n``-separated)."""
     # Fast path: a single ``data: {...}`` line.
-    if block.startswith(b"data: ") and b"\n" not in block:
+    if block.startswith(b"data: ") and block.find(b"\n") < 0:
         return _parse_data(block[6:], None)
     name: bytes | None = None
     data_lines: list[bytes] = []
@@ -113,7 +113,7 @@ class SSEDecoder:
             self._pending_cr = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if b"\r" in data:
+        if data.find(b"\r") >= 0:  # ``find``: ``in`` on bytes first tries the needle as an int
             if data.endswith(b"\r"):
                 self._pending_cr = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -134,7 +134,7 @@ class SSEDecoder:
             if (
                 found
                 and (not head or (head[:6] == b"event:" and head.find(b"\n") == len(head) - 1))
-                and b"\n" not in data
+                and data.find(b"\n") < 0
             ):
                 try:
                     value = _loads(data)

@@ -30,12 +30,11 @@ What comes out (protocol.md §3):
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from codexgate.protocol import shapes as ev
+from codexgate.protocol.chat_chunks import THINK_CLOSE, ChatChunks, Chunk
 from codexgate.protocol.errors import APIError
 from codexgate.protocol.outcome import (
     chat_annotation,
@@ -47,15 +46,7 @@ from codexgate.protocol.outcome import (
     stream_incomplete,
 )
 
-THINK_OPEN = "<think>\n"
-THINK_CLOSE = "\n</think>\n\n"
-REASONING_SEPARATOR = "\n\n"
-Chunk = dict[str, Any]
 _Handler = Callable[["ChatStreamTranslator", dict[str, Any]], list[Chunk]]
-
-
-def new_completion_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
 
 
 class _Call:
@@ -71,7 +62,7 @@ def _key(event: Mapping[str, Any]) -> Any:
     return event.get("item_id") if index is None else index
 
 
-class ChatStreamTranslator:
+class ChatStreamTranslator(ChatChunks):
     """Translate one Responses event stream into Chat Completions chunks."""
 
     def __init__(
@@ -83,28 +74,21 @@ class ChatStreamTranslator:
         completion_id: str | None = None,
         created: int | None = None,
     ) -> None:
-        if reasoning_format not in ev.REASONING_FORMATS:
-            raise ValueError(f"reasoning_format must be one of {ev.REASONING_FORMATS}, not {reasoning_format!r}")
-        self.model = model
-        self.include_usage = include_usage
-        self.reasoning_format = reasoning_format
-        self.completion_id = completion_id or new_completion_id()
-        self.created = int(time.time()) if created is None else created
+        super().__init__(
+            model=model,
+            include_usage=include_usage,
+            reasoning_format=reasoning_format,
+            completion_id=completion_id,
+            created=created,
+        )
         self.done = False
         self.error: APIError | None = None
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.response_id: str | None = None
         self.rate_limits: dict[str, Any] | None = None
-        self.has_output = False
-        self._role_sent = False
-        self._think_open = False
-        self._emitted: dict[Any, int] = {}  # (kind, output key, part index) → characters streamed
         self._calls: dict[Any, _Call] = {}  # output key → call
         self._seen: set[Any] = set()  # output keys that appeared in item events
-        self._last_reasoning: Any = None
-        self._content_chars = 0  # characters sent in delta.content so far
-        self._part_offsets: dict[Any, int] = {}  # text part key → its first character's content index
 
     # -- public -----------------------------------------------------------------------------
 
@@ -123,77 +107,6 @@ class ChatStreamTranslator:
             return []
         return self._fail(stream_incomplete())
 
-    # -- chunk building ---------------------------------------------------------------------
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> Chunk:
-        chunk: Chunk = {
-            "id": self.completion_id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        content = delta.get("content")
-        if content:
-            self._content_chars += len(content)
-        return chunk
-
-    def _output(self, delta: dict[str, Any]) -> Chunk:
-        """A content/reasoning/tool delta; the first one also carries the role."""
-        self.has_output = True
-        if not self._role_sent:
-            self._role_sent = True
-            delta = {"role": "assistant", **delta}
-        return self._chunk(delta)
-
-    def _answer(self, field: str, value: Any) -> list[Chunk]:
-        """Answer output (content, refusal, tool calls): closes an open ``<think>`` block first."""
-        if self._think_open:
-            self._think_open = False
-            if field == "content":
-                return [self._output({"content": THINK_CLOSE + value})]
-            return [self._output({"content": THINK_CLOSE}), self._output({field: value})]
-        return [self._output({field: value})]
-
-    def _text(self, key: Any, text: str) -> list[Chunk]:
-        self._emitted[key] = self._emitted.get(key, 0) + len(text)
-        if self._think_open or not self._role_sent:
-            chunks = self._answer("content", text)
-        else:
-            self.has_output = True
-            chunks = [self._chunk({"content": text})]
-        if key not in self._part_offsets:  # where this part starts in the content (annotation indexes)
-            self._part_offsets[key] = self._content_chars - len(text)
-        return chunks
-
-    def _rest(self, key: Any, full: Any) -> str:
-        """The part of ``full`` not streamed yet under ``key`` (and record it as streamed)."""
-        if not isinstance(full, str):
-            return ""
-        emitted = self._emitted.get(key, 0)
-        if len(full) <= emitted:
-            return ""
-        self._emitted[key] = len(full)
-        return full[emitted:]
-
-    def _reasoning(self, key: Any, text: str) -> list[Chunk]:
-        self._emitted[key] = self._emitted.get(key, 0) + len(text)
-        if self.reasoning_format == "hidden":
-            return []
-        new_part = key != self._last_reasoning
-        had_reasoning = self._last_reasoning is not None
-        self._last_reasoning = key
-        if self.reasoning_format == "think":
-            if not self._think_open:
-                self._think_open = True
-                return [self._output({"content": THINK_OPEN + text})]
-            return [self._output({"content": REASONING_SEPARATOR + text if new_part else text})]
-        if new_part and had_reasoning:
-            text = REASONING_SEPARATOR + text
-        return [self._output({"reasoning_content": text})]
-
     def _fail(self, error: APIError) -> list[Chunk]:
         self.done = True
         self.error = error
@@ -203,9 +116,16 @@ class ChatStreamTranslator:
 
     def _on_text_delta(self, event: dict[str, Any]) -> list[Chunk]:
         delta = event.get("delta")
-        if not delta or not isinstance(delta, str):
+        if not delta or type(delta) is not str:
             return []
-        return self._text(("t", _key(event), event.get("content_index")), delta)
+        index = event.get("output_index")
+        key = ("t", event.get("item_id") if index is None else index, event.get("content_index"))
+        emitted = self._emitted.get(key)
+        if emitted is None or self._think_open or not self._role_sent:
+            return self._text(key, delta)
+        self._emitted[key] = emitted + len(delta)  # the steady state of an answer: one plain chunk
+        self.has_output = True
+        return [self._chunk({"content": delta})]
 
     def _on_refusal_delta(self, event: dict[str, Any]) -> list[Chunk]:
         delta = event.get("delta")

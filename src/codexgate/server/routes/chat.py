@@ -48,12 +48,13 @@ class ChatConverter:
         self.translator = translator
 
     def convert(self, events: list[dict[str, Any]]) -> bytes:
-        if not events:
-            return b""
         feed = self.translator.feed
-        chunks: list[dict[str, Any]] = []
-        for event in events:
-            chunks += feed(event)
+        if len(events) == 1:  # a paced stream: one event per read
+            chunks = feed(events[0])
+        else:
+            chunks = []
+            for event in events:
+                chunks += feed(event)
         return encode_chunks(chunks) if chunks else b""
 
     def finish(self) -> bytes:
