@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from codexgate.testing import RateLimits, Scenario, UpstreamSimulator
+from codexgate.testing.scenarios import last_user_text
 from tests.testing.support import AUTH, events_of, request_body
 
 RATE_LIMIT_HEADERS = [
@@ -182,7 +183,14 @@ def test_requests_are_recorded(sim: UpstreamSimulator, http: httpx.Client) -> No
     assert record.json == request_body() and record.body
     assert record.response_id and record.response_id.startswith("resp_")
     sim.clear()
-    assert sim.requests == []
+    assert list(sim.requests) == []
+
+
+async def test_max_recorded_keeps_only_the_latest_requests() -> None:
+    async with UpstreamSimulator(max_recorded=3, require_auth=False) as bounded, httpx.AsyncClient() as client:
+        for index in range(5):
+            await client.post(bounded.base_url + "/responses", json=request_body(f"prompt {index}"))
+    assert [last_user_text(r.json) for r in bounded.requests] == [f"prompt {index}" for index in (2, 3, 4)]
 
 
 def test_any_base_path_works(sim: UpstreamSimulator, http: httpx.Client) -> None:

@@ -85,7 +85,7 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """Add ``data``; return the events completed by it (possibly none). Never raises."""
         try:
-            return self._feed(bytes(data))
+            return self._feed(data if type(data) is bytes else bytes(data))
         except Exception as exc:  # defensive: the decoder must never take the stream down
             self._buffer = b""
             self._pending_cr = False

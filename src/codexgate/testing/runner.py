@@ -61,9 +61,13 @@ def simulator_thread(**options: Any) -> Iterator[UpstreamSimulator]:
         thread.join(START_TIMEOUT)
 
 
+STANDALONE_RECORDED = 1_000  # requests a stand-alone simulator remembers (nobody reads more of them)
+
+
 async def serve_until_signalled(
     host: str, port: int, ready: Callable[[UpstreamSimulator], None] | None = None, **options: Any
 ) -> None:
+    options.setdefault("max_recorded", STANDALONE_RECORDED)
     simulator = UpstreamSimulator(host=host, port=port, **options)
     await simulator.start()
     stop = asyncio.Event()

@@ -44,6 +44,7 @@ class UpstreamSimulator:
 
     Scenario choice per ``/responses`` request: the next one queued with :meth:`enqueue`, else a
     ``scenario:NAME`` marker in the last user message, else :attr:`default_scenario`.
+    ``max_recorded`` bounds :attr:`requests` (the stand-alone simulator keeps the last 1,000).
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class UpstreamSimulator:
         rate_limits_event: bool = True,
         models: list[dict[str, Any]] | None = None,
         models_status: int | None = None,
+        max_recorded: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -84,7 +86,9 @@ class UpstreamSimulator:
         self.rate_limits_event = rate_limits_event
         self.models: list[dict[str, Any]] = models if models is not None else default_models()
         self.models_status = models_status
-        self.requests: list[RecordedRequest] = []
+        #: every request, oldest first; only the last ``max_recorded`` when that is set (a long-running
+        #: simulator would otherwise keep them all, and its collector's pauses would grow with them).
+        self.requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self._queue: deque[Scenario] = deque()
         self._runner: web.ServerRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()

@@ -99,7 +99,7 @@ class UpstreamClient:
         self.tokens = tokens
         self.responses_url = settings.upstream.upstream_url.rstrip("/") + "/responses"
         self._session: aiohttp.ClientSession | None = None
-        #: called with the response headers of every upstream answer (rate-limit bookkeeping).
+        #: called soon (not on the way to the first token) with every upstream answer's headers.
         self.on_headers: Callable[[Mapping[str, str]], None] | None = None
 
     async def start(self) -> None:
@@ -157,8 +157,8 @@ class UpstreamClient:
                     continue
                 raise unreachable(reason) from None
 
-            if self.on_headers is not None:
-                self.on_headers(response.headers)
+            if self.on_headers is not None:  # bookkeeping: after the first bytes reach the client
+                asyncio.get_running_loop().call_soon(self.on_headers, response.headers)
             upstream_request_id = response.headers.get("x-request-id")
             if response.status == 200:
                 return UpstreamStream(response, upstream_request_id, started, read_timeout)
