@@ -1,15 +1,12 @@
 """Streaming an upstream answer to the client: bytes in, converted SSE bytes out, never buffered.
 
-:class:`UpstreamStreamResponse` is a pure ASGI response. Its pump, a task of its own, takes whatever
-bytes each upstream read produced, decodes the events, lets a :class:`StreamConverter` turn them into
-client bytes and writes those in **one** send. The request's own task meanwhile waits for the client
-to disconnect (that cancels the pump and closes the upstream connection, so the backend stops
-generating). A gateway shutdown ends every stream still open after the grace period through
-:class:`OpenStreams`, and one timer per stream sends an SSE comment during long silences (hidden
-reasoning) so proxies and clients keep the connection open.
-
-The pump runs in its own task so that each upstream event resumes a short chain of coroutines (the
-pump and aiohttp's read), not the whole ASGI stack of the request.
+:class:`UpstreamStreamResponse` is a pure ASGI response. Its pump, in the request's own task, takes
+whatever bytes each upstream read produced, decodes the events, lets a :class:`StreamConverter` turn
+them into client bytes and writes those in **one** send. Beside it, one small task waits for the
+client to disconnect; a gateway shutdown ends every stream still open after the grace period through
+:class:`OpenStreams`. Either interrupts the pump's upstream read (the upstream connection is then
+closed, so the backend stops generating). One timer per stream sends an SSE comment during long
+silences (hidden reasoning) so proxies and clients keep the connection open.
 """
 
 from __future__ import annotations
@@ -65,16 +62,8 @@ STREAM_HEADERS: Final = (
 )
 
 
-async def _result(pump: asyncio.Task[bool]) -> bool:
-    """The pump's result once it is done; False if it was cancelled (this task's own cancellation
-    still propagates)."""
-    try:
-        return await pump
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if not pump.cancelled() or (task is not None and task.cancelling()):
-            raise
-        return False
+class StreamInterrupted(Exception):
+    """Raised by the pump's upstream read when the client left or the gateway is stopping."""
 
 
 class OpenStreams:
@@ -89,8 +78,8 @@ class OpenStreams:
 
     def add(self, stream: UpstreamStreamResponse) -> None:
         self._streams.add(stream)
-        if self.stopped:  # once its pump has started, so that it sends the shutdown error
-            asyncio.get_running_loop().call_soon(stream.stop)
+        if self.stopped:
+            stream.stop()
 
     def discard(self, stream: UpstreamStreamResponse) -> None:
         self._streams.discard(stream)
@@ -135,7 +124,7 @@ class UpstreamStreamResponse(StreamingResponse):
         self.outcome = StreamOutcome()
         self._last_send = 0.0
         self._final_sent = False
-        self._pump: asyncio.Task[bool] | None = None
+        self._pumping = False
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._keepalive_sends: set[asyncio.Future[None]] = set()
 
@@ -158,40 +147,42 @@ class UpstreamStreamResponse(StreamingResponse):
             self.on_done(self.outcome)
 
     def stop(self) -> None:
-        """End the stream now with a ``server_shutting_down`` error; a no-op once the pump finished."""
-        if self._pump is not None and not self._pump.done() and not self._final_sent:
+        """End the stream now with a ``server_shutting_down`` error; a no-op once it has ended."""
+        if self._pumping and not self._final_sent:
             self.stopped = True
-            self._pump.cancel()
+            self.upstream.interrupt(StreamInterrupted("the gateway is shutting down"))
 
     async def _run(self, receive: Receive, send: Send) -> bool:
-        """Pump in a task of its own while this one waits for the disconnect (the client leaving, or
-        the server reporting the end of the response); True when the upstream body was read whole."""
+        """Pump (in this task: the first token goes out without waiting for another one to start)
+        while a small task waits for the client to leave; True when the upstream body was read whole."""
         loop = asyncio.get_running_loop()
-        pump = self._pump = loop.create_task(self._pump_events(send))
+        watcher = loop.create_task(self._watch_disconnect(receive))
         self._keepalive_timer = loop.call_later(self.keepalive_interval, self._keepalive_due, send)
+        self._pumping = True
         if self.open_streams is not None:
             self.open_streams.add(self)
         try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if not self._final_sent:  # after the last body message the server reports a disconnect too
-                self.outcome.client_disconnected = True
-                pump.cancel()
-            return await _result(pump)  # an error in the pump is raised here
+            return await self._pump(send)
         finally:
+            self._pumping = False
             if self.open_streams is not None:
                 self.open_streams.discard(self)
             if self._keepalive_timer is not None:
                 self._keepalive_timer.cancel()
-            for sending in self._keepalive_sends:
-                sending.cancel()
-            if not pump.done():  # this task was cancelled (server shutdown): end the pump first
-                pump.cancel()
-                await asyncio.wait({pump})
+            for task in (watcher, *self._keepalive_sends):
+                task.cancel()
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        # after the last body message the server reports a disconnect too: not the client's doing
+        if self._pumping and not self._final_sent:
+            self.outcome.client_disconnected = True
+            self.upstream.interrupt(StreamInterrupted("the client disconnected"))
 
     def _keepalive_due(self, send: Send) -> None:
         """Timer: after ``keepalive_interval`` without a send, send an SSE comment."""
-        if self._pump is None or self._pump.done():
+        if not self._pumping:
             return
         interval = self.keepalive_interval
         loop = asyncio.get_running_loop()
@@ -207,21 +198,13 @@ class UpstreamStreamResponse(StreamingResponse):
         if not task.cancelled():
             task.exception()  # a client gone mid-write: the pump notices it on its own send
 
-    async def _pump_events(self, send: Send) -> bool:
-        """Copy the stream and send its last message; True when the upstream body was read whole.
-
-        Whatever happens but the client leaving, the last message goes out (the converter's tail, or
-        an error), so the response ends and the request's task, waiting for that, wakes up."""
-        complete = False
+    async def _pump(self, send: Send) -> bool:
+        """Copy the stream and send its last message; True when the upstream body was read whole."""
         try:
             tail = await self._copy(send)
-            complete = True
-        except asyncio.CancelledError:
+        except StreamInterrupted:
             if not self.stopped:
-                raise  # the client left: nothing more to send
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+                return False  # the client left: nothing more to send
             tail = self._fail(
                 APIError(
                     503,
@@ -230,14 +213,13 @@ class UpstreamStreamResponse(StreamingResponse):
                     code="server_shutting_down",
                 )
             )
+            complete = False
         except TimeoutError:
-            tail = self._fail(upstream_timeout(self.read_timeout))
+            tail, complete = self._fail(upstream_timeout(self.read_timeout)), False
         except aiohttp.ClientError as exc:
-            tail = self._fail(broken_mid_stream(exc))
-        except Exception:
-            self._final_sent = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            raise
+            tail, complete = self._fail(broken_mid_stream(exc)), False
+        else:
+            complete = True
         self._final_sent = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         return complete

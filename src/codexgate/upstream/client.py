@@ -84,6 +84,10 @@ class UpstreamStream:
                 return
             yield data
 
+    def interrupt(self, exc: Exception) -> None:
+        """Make the pending (or next) read raise ``exc``; :meth:`close` then drops the connection."""
+        self.response.content.set_exception(exc)
+
     def close(self, *, complete: bool = False) -> None:
         """Release the connection for reuse after a complete read, else close it (cancels upstream)."""
         self.watch.stop()
