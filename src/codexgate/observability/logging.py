@@ -137,6 +137,9 @@ def configure_logging(
     return handler
 
 
+_access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -159,7 +162,7 @@ def log_request(
     error_code: str | None = None,
 ) -> None:
     """The one access line for a request. ``path`` is the URL path only (never the query string)."""
-    logger = logging.getLogger(ACCESS_LOGGER)
+    logger = _access_logger
     if not logger.isEnabledFor(logging.INFO):
         return
     fields: dict[str, Any] = {

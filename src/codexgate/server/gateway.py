@@ -66,7 +66,7 @@ class Call:
             if gateway.metrics is not None:
                 gateway.metrics.stream_closed()
         if outcome.rate_limits:
-            gateway.record_rate_limits(rate_limits.from_event(outcome.rate_limits))
+            gateway.record_rate_limit_event(outcome.rate_limits)
         end = outcome.finished_at or time.monotonic()
         input_tokens, cached_tokens, output_tokens, reasoning_tokens = token_counts(outcome.usage)
         record = UsageRecord(
@@ -134,6 +134,7 @@ class Gateway:
         )
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
+        self._last_raw_rate_limits: dict[str, Any] = {}  # source -> what it reported last
         self._default_instructions: Callable[[str], str] = lambda _model: ""
         #: the streams being pumped; a shutdown ends those still open after its grace period.
         self.open_streams = OpenStreams()
@@ -152,7 +153,25 @@ class Gateway:
 
     # ---- rate limits --------------------------------------------------------------------
     def _on_upstream_headers(self, headers: Mapping[str, str]) -> None:
-        self.record_rate_limits(rate_limits.from_headers(headers))
+        codex = {key.lower(): value for key, value in headers.items() if key[:8].lower() == "x-codex-"}
+        if not self._repeated_rate_limits("headers", codex):
+            self.record_rate_limits(rate_limits.from_headers(codex))
+
+    def record_rate_limit_event(self, event: Mapping[str, Any]) -> None:
+        """A ``codex.rate_limits`` stream event."""
+        if not self._repeated_rate_limits("event", event.get("rate_limits")):
+            self.record_rate_limits(rate_limits.from_event(event))
+
+    def _repeated_rate_limits(self, source: str, raw: Any) -> bool:
+        """Whether ``source`` (headers or events) reports just what it did last time, as it does for
+        most requests: then only the time of the observation moves, without parsing it again."""
+        latest = self.latest_rate_limits
+        if raw and latest is not None and self._last_raw_rate_limits.get(source) == raw:
+            latest["observed_at"] = time.time()
+            self._save_rate_limits_if_due(latest)
+            return True
+        self._last_raw_rate_limits[source] = raw
+        return False
 
     def record_rate_limits(self, snapshot: rate_limits.RateLimitSnapshot | None) -> None:
         if not snapshot:
@@ -161,14 +180,17 @@ class Gateway:
         self.latest_rate_limits = merged
         if self.metrics is not None:
             self.metrics.rate_limits(merged)
+        self._save_rate_limits_if_due(merged)
+
+    def _save_rate_limits_if_due(self, snapshot: rate_limits.RateLimitSnapshot) -> None:
         now = time.monotonic()
         if now - self._rate_limits_saved_at >= RATE_LIMIT_SAVE_INTERVAL:
             self._rate_limits_saved_at = now
             path = self.settings.rate_limits_file
             try:
-                asyncio.get_running_loop().run_in_executor(None, rate_limits.save, path, merged)
+                asyncio.get_running_loop().run_in_executor(None, rate_limits.save, path, dict(snapshot))
             except RuntimeError:
-                rate_limits.save(path, merged)
+                rate_limits.save(path, snapshot)
 
     def flush_rate_limits(self) -> None:
         if self.latest_rate_limits:
