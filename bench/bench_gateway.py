@@ -301,11 +301,13 @@ async def measure_paced_steady(
     pid = stack.gateway_pid
     spread = events * PACED_DELAY
     d = await steady(direct, plan.paced_streams, plan.paced_steady_rounds, spread)
-    before = cpu_seconds(pid)
+    before, started = cpu_seconds(pid), time.perf_counter()
     g = await steady(gateway, plan.paced_streams, plan.paced_steady_rounds, spread)
-    cpu = cpu_seconds(pid) - before
+    cpu, wall = cpu_seconds(pid) - before, time.perf_counter() - started
     results["steady_requests"] = len(g)
     results["steady_cpu_us_per_event"] = cpu / (len(g) * events) * 1e6
+    results["steady_gateway_cpu_utilisation"] = cpu / wall
+    results["steady_upstream_events_per_s"] = plan.paced_streams / PACED_DELAY
     results["steady_ttft_direct_p50_ms"] = percentile(d, 50) * 1000
     results["steady_ttft_added_p50_ms"] = added_ms(g, d, 50)
     results["steady_ttft_added_p99_ms"] = added_ms(g, d, 99)

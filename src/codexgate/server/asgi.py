@@ -12,7 +12,6 @@ the same endpoint functions, so both ways answer alike.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,9 +24,7 @@ from codexgate.protocol.errors import APIError
 from codexgate.server.access import KeyCheck
 from codexgate.server.errors import error_response, internal_error, send_error
 from codexgate.server.limits import head_too_large
-from codexgate.server.request_id import RequestIdMiddleware, request_id_of
-
-logger = logging.getLogger("codexgate.server")
+from codexgate.server.request_id import RequestIdMiddleware, log_unexpected, request_id_of
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -76,24 +73,13 @@ class GatewayASGI:
         except APIError as error:
             response = error_response(error)
         except Exception as exc:
-            _log_unexpected(exc, scope, request_id)
+            log_unexpected(exc, scope, request_id)
             response = error_response(internal_error(request_id))
         response.raw_headers.append(header)
         try:
             await response(scope, receive, send)
         except Exception as exc:  # after the head went out: nothing left to send but the log line
-            _log_unexpected(exc, scope, request_id)
-
-
-def _log_unexpected(exc: Exception, scope: Scope, request_id: str) -> None:
-    logger.error(
-        "unhandled %s in %s %s (request %s)",
-        type(exc).__name__,
-        scope.get("method"),
-        scope.get("path"),
-        request_id,
-        exc_info=exc,
-    )
+            log_unexpected(exc, scope, request_id)
 
 
 def _has_origin(scope: Scope) -> bool:

@@ -31,6 +31,18 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
+def log_unexpected(exc: Exception, scope: Scope, request_id: str) -> None:
+    """The one log line (with the traceback, redacted like every line) for an unexpected error."""
+    logger.error(
+        "unhandled %s in %s %s (request %s)",
+        type(exc).__name__,
+        scope.get("method"),
+        scope.get("path"),
+        request_id,
+        exc_info=exc,
+    )
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,14 +65,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            logger.error(
-                "unhandled %s in %s %s (request %s)",
-                type(exc).__name__,
-                scope.get("method"),
-                scope.get("path"),
-                request_id,
-                exc_info=exc,
-            )
+            log_unexpected(exc, scope, request_id)
             if started:
                 return
             await send_error(send, internal_error(request_id), header)
