@@ -118,3 +118,14 @@ def test_response_aggregator_rebuilds_output_in_order() -> None:
         USAGE,
     )
     assert aggregator.usage == USAGE and aggregator.response_id == "resp_test"
+
+
+def test_legacy_functions_answer_with_message_function_call() -> None:
+    events = StreamBuilder().created().function_call("call_a", "lookup", ['{"q": 1}']).completed().events
+    result = aggregate(events, legacy_functions=True)
+    choice = result["choices"][0]
+    assert choice["finish_reason"] == "function_call"
+    assert choice["message"]["function_call"] == {"name": "lookup", "arguments": '{"q": 1}'}
+    assert "tool_calls" not in choice["message"] and choice["message"]["content"] is None
+    modern = aggregate(events)["choices"][0]
+    assert modern["finish_reason"] == "tool_calls" and "function_call" not in modern["message"]

@@ -10,6 +10,7 @@ from codexgate.protocol.chat_to_responses import map_chat_request, split_model_e
 from codexgate.protocol.errors import APIError
 
 USER = {"role": "user", "content": "hi"}
+TOOL = {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}}
 
 
 def mapped(**fields: Any) -> dict[str, Any]:
@@ -131,7 +132,12 @@ def test_legacy_functions_and_function_role() -> None:
     assert output == {"type": "function_call_output", "call_id": call["call_id"], "output": "result"}
     assert body["tools"] == [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
     assert body["tool_choice"] == {"type": "function", "name": "f"}
+    assert body["parallel_tool_calls"] is False  # the legacy answer holds one call
     assert mapped(function_call="auto")["tool_choice"] == "auto"
+    functions = [{"name": "f", "parameters": {"type": "object"}}]
+    assert map_chat_request({"model": "gpt-5", "messages": [USER], "functions": functions}).legacy_functions
+    with_tools = {"model": "gpt-5", "messages": [USER], "functions": functions, "tools": [TOOL]}
+    assert not map_chat_request(with_tools).legacy_functions
 
 
 def test_tools_flattened_and_others_pass_through() -> None:

@@ -291,3 +291,22 @@ def test_citation_indexes_count_from_the_start_of_the_whole_content() -> None:
         message = aggregator.result()["choices"][0]["message"]
         citation = message["annotations"][0]["url_citation"]
         assert message["content"][citation["start_index"] : citation["end_index"]] == "sunny", reasoning_format
+
+
+def test_legacy_functions_get_one_function_call_delta_and_their_finish_reason() -> None:
+    events = (
+        StreamBuilder()
+        .created()
+        .function_call("call_a", "lookup", ['{"q"', ': "x"}'])
+        .function_call("call_b", "other", ["{}"])  # the legacy API has no second call: dropped
+        .completed()
+        .events
+    )
+    chunks, translator = translate(events, legacy_functions=True)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"] and c["choices"][0]["delta"]]
+    assert deltas[0] == {"role": "assistant", "function_call": {"name": "lookup", "arguments": ""}}
+    assert all("tool_calls" not in delta for delta in deltas)
+    assert "".join(d["function_call"].get("arguments", "") for d in deltas) == '{"q": "x"}'
+    assert all(d["function_call"].get("name") in (None, "lookup") for d in deltas)
+    finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert finish == ["function_call"] and translator.finish_reason == "function_call"

@@ -104,6 +104,41 @@ def test_tool_loop_reaches_upstream_as_paired_items(gateway: Gateway) -> None:
     assert outputs[0]["output"] == "result"
 
 
+def test_legacy_functions_round_trip_with_function_call(gateway: Gateway) -> None:
+    """Clients of the legacy ``functions`` API read ``message.function_call`` (one call at a time)."""
+    functions = [{"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]
+    client = gateway.client()
+    gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "x"})]))
+    first = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions)  # type: ignore[call-overload]
+    assert first.choices[0].finish_reason == "function_call"
+    message = first.choices[0].message
+    assert message.tool_calls is None and message.function_call is not None
+    assert message.function_call.name == "lookup" and json.loads(message.function_call.arguments) == {"q": "x"}
+    assert _last_body(gateway)["parallel_tool_calls"] is False
+
+    gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "y"})]))
+    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions, stream=True)  # type: ignore[call-overload]
+    name, arguments, finishes = "", "", []
+    for chunk in stream:
+        choice = chunk.choices[0]
+        if choice.finish_reason:
+            finishes.append(choice.finish_reason)
+        assert not choice.delta.tool_calls
+        if choice.delta.function_call:
+            name += choice.delta.function_call.name or ""
+            arguments += choice.delta.function_call.arguments or ""
+    assert finishes == ["function_call"] and name == "lookup" and json.loads(arguments) == {"q": "y"}
+
+    gateway.simulator.enqueue(Scenario("text", text="looked up"))
+    follow_up = [
+        *MESSAGES,
+        {"role": "assistant", "content": None, "function_call": {"name": "lookup", "arguments": arguments}},
+        {"role": "function", "name": "lookup", "content": "found"},
+    ]
+    answer = client.chat.completions.create(model="gpt-5", messages=follow_up, functions=functions)  # type: ignore[call-overload]
+    assert answer.choices[0].message.content == "looked up" and answer.choices[0].finish_reason == "stop"
+
+
 def test_reasoning_in_reasoning_content_and_think_modes(gateway: Gateway) -> None:
     client = gateway.client()
     gateway.simulator.enqueue(Scenario("reasoning", text="answer"))

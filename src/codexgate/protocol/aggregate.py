@@ -133,8 +133,10 @@ class ChatCompletionAggregator(_StreamAggregator):
         reasoning_format: str = "reasoning_content",
         completion_id: str | None = None,
         created: int | None = None,
+        legacy_functions: bool = False,
     ) -> None:
         super().__init__()
+        self.legacy_functions = legacy_functions  # the one call as ``message.function_call``
         if reasoning_format not in ev.REASONING_FORMATS:
             raise ValueError(f"reasoning_format must be one of {ev.REASONING_FORMATS}, not {reasoning_format!r}")
         self.model = model
@@ -147,7 +149,8 @@ class ChatCompletionAggregator(_StreamAggregator):
         if not self.done or self.error is not None:
             return None
         tool_calls = any(i.get("type") in ("function_call", "custom_tool_call") for i in self.builder.items())
-        return finish_reason_for(self.response, tool_calls)
+        reason = finish_reason_for(self.response, tool_calls)
+        return "function_call" if self.legacy_functions and reason == "tool_calls" else reason
 
     def result(self) -> dict[str, Any]:
         """The ``chat.completion``; raises the stream's :class:`APIError` if it failed."""
@@ -166,14 +169,16 @@ class ChatCompletionAggregator(_StreamAggregator):
         message["refusal"] = refusal or None
         if reasoning and self.reasoning_format == "reasoning_content":
             message["reasoning_content"] = reasoning
-        if tool_calls:
+        if tool_calls and self.legacy_functions:
+            message["function_call"] = tool_calls[0].get("function") or tool_calls[0].get("custom")
+        elif tool_calls:
             message["tool_calls"] = tool_calls
         if annotations:
             message["annotations"] = annotations
         choice = {
             "index": 0,
             "message": message,
-            "finish_reason": finish_reason_for(self.response, bool(tool_calls)),
+            "finish_reason": self.finish_reason,
             "logprobs": None,
         }
         return {

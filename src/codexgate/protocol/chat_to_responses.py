@@ -9,7 +9,8 @@ Field policy:
 * mapped: ``model`` (an effort suffix ``-minimal|-low|-medium|-high|-xhigh|-none`` is split off any
   model name: ``gpt-5-high`` → model ``gpt-5``, effort ``high``; other names pass unchanged),
   ``messages`` (→ ``instructions`` + ``input``), ``tools`` (function tools flattened; ``custom`` tools
-  flattened; other tool types pass through), legacy ``functions`` (→ function tools),
+  flattened; other tool types pass through), legacy ``functions`` (→ function tools, one call at a
+  time, answered as ``function_call`` with ``finish_reason: "function_call"`` as the legacy API was),
   ``tool_choice`` (``none|auto|required``, ``{type: function, function: {name}}`` → ``{type: function,
   name}``, ``{type: allowed_tools, allowed_tools: {mode, tools}}`` → flat, ``custom``), legacy
   ``function_call`` (→ ``tool_choice``), ``parallel_tool_calls``, ``response_format`` (text /
@@ -72,6 +73,8 @@ class MappedChatRequest:
     reasoning_format: str | None
     reasoning_effort: str | None = None
     dropped: list[str] = field(default_factory=list)
+    #: legacy ``functions`` (and no ``tools``): the answer's call is a ``function_call``, not ``tool_calls``
+    legacy_functions: bool = False
 
 
 def split_model_effort(model: str) -> tuple[str, str | None]:
@@ -287,11 +290,14 @@ def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
     choice = _tool_choice(body)
     if choice is not None:
         out["tool_choice"] = choice
+    legacy_functions = body.get("functions") is not None and not body.get("tools")
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
         if not isinstance(parallel, bool):
             raise invalid_request("'parallel_tool_calls' must be a boolean.", param="parallel_tool_calls")
         out["parallel_tool_calls"] = parallel
+    elif legacy_functions:
+        out["parallel_tool_calls"] = False  # a legacy answer holds one function_call
     reasoning = _reasoning(body, suffix_effort)
     if reasoning is not None:
         out["reasoning"] = reasoning
@@ -317,4 +323,5 @@ def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
         reasoning_format=reasoning_format,
         reasoning_effort=reasoning.get("effort") if reasoning else None,
         dropped=dropped,
+        legacy_functions=legacy_functions,
     )

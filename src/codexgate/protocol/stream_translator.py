@@ -73,6 +73,7 @@ class ChatStreamTranslator(ChatChunks):
         reasoning_format: str = "reasoning_content",
         completion_id: str | None = None,
         created: int | None = None,
+        legacy_functions: bool = False,
     ) -> None:
         super().__init__(
             model=model,
@@ -87,6 +88,8 @@ class ChatStreamTranslator(ChatChunks):
         self.finish_reason: str | None = None
         self.response_id: str | None = None
         self.rate_limits: dict[str, Any] | None = None
+        #: the request used the legacy ``functions``: its one call goes out as ``delta.function_call``
+        self.legacy_functions = legacy_functions
         self._calls: dict[Any, _Call] = {}  # output key → call
         self._seen: set[Any] = set()  # output keys that appeared in item events
 
@@ -153,7 +156,7 @@ class ChatStreamTranslator(ChatChunks):
         if call is None or not delta or not isinstance(delta, str):
             return []  # a call we have no header for is streamed whole at output_item.done
         call.emitted += len(delta)
-        return self._answer("tool_calls", [{"index": call.index, "function": {"arguments": delta}}])
+        return self._arguments(call, delta)
 
     # -- done events: only what the deltas did not carry ----------------------------------
 
@@ -219,7 +222,12 @@ class ChatStreamTranslator(ChatChunks):
             return []
         rest = full[call.emitted :]
         call.emitted = len(full)
-        return self._answer("tool_calls", [{"index": call.index, "function": {"arguments": rest}}])
+        return self._arguments(call, rest)
+
+    def _arguments(self, call: _Call, text: str) -> list[Chunk]:
+        if self.legacy_functions:  # one call only, as the legacy API has it
+            return self._answer("function_call", {"arguments": text}) if call.index == 0 else []
+        return self._answer("tool_calls", [{"index": call.index, "function": {"arguments": text}}])
 
     def _on_annotation(self, event: dict[str, Any]) -> list[Chunk]:
         offset = self._part_offsets.get(("t", _key(event), event.get("content_index")), self._content_chars)
@@ -232,13 +240,17 @@ class ChatStreamTranslator(ChatChunks):
 
     def _start_call(self, key: Any, item: Mapping[str, Any]) -> list[Chunk]:
         call = self._calls[key] = _Call(len(self._calls))
-        header = {
-            "index": call.index,
-            "id": item.get("call_id") or item.get("id") or "",
-            "type": "function",
-            "function": {"name": item.get("name") or "", "arguments": ""},
-        }
-        chunks = self._answer("tool_calls", [header])
+        name = item.get("name") or ""
+        if self.legacy_functions:
+            chunks = self._answer("function_call", {"name": name, "arguments": ""}) if call.index == 0 else []
+        else:
+            header = {
+                "index": call.index,
+                "id": item.get("call_id") or item.get("id") or "",
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
+            chunks = self._answer("tool_calls", [header])
         return chunks + self._rest_arguments(call, item.get("arguments"))
 
     def _on_item_added(self, event: dict[str, Any]) -> list[Chunk]:
@@ -320,6 +332,8 @@ class ChatStreamTranslator(ChatChunks):
             self._role_sent = True
             chunks.append(self._chunk({"role": "assistant", "content": ""}))
         self.finish_reason = finish_reason_for(response if isinstance(response, Mapping) else None, bool(self._calls))
+        if self.legacy_functions and self.finish_reason == "tool_calls":
+            self.finish_reason = "function_call"
         chunks.append(self._chunk({}, self.finish_reason))
         if self.include_usage:
             chunks.append(

@@ -104,6 +104,7 @@ async def chat_completions(request: Request) -> Response:
             reasoning_format=reasoning_format,
             completion_id=completion_id,
             created=created,
+            legacy_functions=mapped.legacy_functions,
         )
         return streamed(gateway, call, upstream, ChatConverter(translator))
 
@@ -112,5 +113,6 @@ async def chat_completions(request: Request) -> Response:
         reasoning_format=reasoning_format,
         completion_id=completion_id,
         created=created,
+        legacy_functions=mapped.legacy_functions,
     )
     return await aggregated(gateway, call, upstream, aggregator)
