@@ -129,3 +129,23 @@ def test_models_with_client_version_also_carry_the_backend_entries(gateway: Gate
     assert document["object"] == "list" and document["data"]
     assert [entry["slug"] for entry in document["models"]] == [entry["slug"] for entry in gateway.simulator.models]
     assert "models" not in httpx.get(gateway.base_url + "/v1/models", timeout=10).json()
+
+
+def test_a_usage_limit_tells_a_codex_client_when_it_resets(gateway: Gateway) -> None:
+    """The Codex CLI shows its usage-limit message from ``error.type`` and the reset fields."""
+    gateway.simulator.enqueue(Scenario("http_429_usage_limit", resets_in_seconds=600))
+    response = httpx.post(
+        gateway.base_url + "/v1/responses",
+        json={"model": "gpt-5", "input": "hi", "stream": True},
+        headers={"originator": "codex_exec", "authorization": "Bearer x"},
+        timeout=10,
+    )
+    assert response.status_code == 429 and response.headers["retry-after"] == "600"
+    assert response.headers["x-codex-primary-used-percent"]  # the backend's windows come along
+    error = response.json()["error"]
+    assert {"message", "type", "param", "code"} <= set(error)
+    assert error["type"] == error["code"] == "usage_limit_reached"
+    assert error["plan_type"] == "plus" and error["resets_in_seconds"] == 600 and error["resets_at"] > 0
+    with pytest.raises(openai.RateLimitError):  # and an OpenAI client sees the usual 429
+        gateway.simulator.enqueue(Scenario("http_429_usage_limit"))
+        gateway.client().responses.create(model="gpt-5", input="hi")

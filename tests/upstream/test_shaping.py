@@ -72,6 +72,11 @@ def test_usage_limit_429_has_retry_after_and_reset_time() -> None:
     assert error.headers["retry-after"] == "5400"
     assert "1 h 30 min" in error.message and "plus" in error.message
     assert error.code == "usage_limit_reached"
+    # OpenAI's envelope, plus what the Codex CLI reads to say when the limit resets
+    inner = error.envelope()["error"]
+    assert list(inner)[:4] == ["message", "type", "param", "code"]
+    assert inner["type"] == "usage_limit_reached" and inner["plan_type"] == "plus"
+    assert inner["resets_in_seconds"] == 5400 and abs(inner["resets_at"] - (time.time() + 5400)) < 5
 
 
 @pytest.mark.parametrize(

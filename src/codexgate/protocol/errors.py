@@ -23,6 +23,7 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -31,10 +32,15 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.headers: dict[str, str] = dict(headers or {})
+        #: fields after the four standard ones (a usage limit's ``plan_type``, ``resets_at`` …)
+        self.extra: dict[str, Any] = dict(extra or {})
 
     def to_dict(self) -> dict[str, Any]:
-        """The inner object of the envelope: ``{"message", "type", "param", "code"}``."""
-        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        """The inner object of the envelope: ``{"message", "type", "param", "code"}`` (+ :attr:`extra`)."""
+        inner = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        if self.extra:
+            inner.update((key, value) for key, value in self.extra.items() if key not in inner)
+        return inner
 
     def envelope(self) -> dict[str, Any]:
         """OpenAI's error envelope: ``{"error": {...}}``."""

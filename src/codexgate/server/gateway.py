@@ -27,7 +27,7 @@ from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import OpenStreams, StreamOutcome
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
-from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream
+from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
 from codexgate.upstream.models import ModelCatalog
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
@@ -153,7 +153,7 @@ class Gateway:
 
     # ---- rate limits --------------------------------------------------------------------
     def _on_upstream_headers(self, headers: Mapping[str, str]) -> None:
-        codex = {key.lower(): value for key, value in headers.items() if key[:8].lower() == "x-codex-"}
+        codex = codex_headers(headers)
         if not self._repeated_rate_limits("headers", codex):
             self.record_rate_limits(rate_limits.from_headers(codex))
 

@@ -41,6 +41,11 @@ class TokenSource(Protocol):
     async def refresh_after_unauthorized(self, rejected: Any) -> Any: ...
 
 
+def codex_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The backend's ``x-codex-*`` headers (rate-limit windows, plan), by lower-case name."""
+    return {key.lower(): value for key, value in headers.items() if key[:8].lower() == "x-codex-"}
+
+
 @dataclass
 class UpstreamStream:
     """A live streaming answer. Read it (:meth:`chunks`, or :attr:`read` with :attr:`watch` stamped
@@ -69,9 +74,7 @@ class UpstreamStream:
 
     def codex_headers(self) -> dict[str, str]:
         """The ``x-codex-*`` headers, passed on to the client."""
-        return {
-            key.lower(): value for key, value in self.response.headers.items() if key.lower().startswith("x-codex-")
-        }
+        return codex_headers(self.response.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body, read by read, with the read timeout applied."""
@@ -180,6 +183,7 @@ class UpstreamClient:
                 attempt += 1
                 continue
             error = map_http_error(status, error_body, response.headers)
+            error.headers.update(codex_headers(response.headers))  # a 429's windows, for the client too
             logger.info(
                 "upstream answered %s (%s) for request %s (upstream id %s)",
                 status,

@@ -49,6 +49,8 @@ def _format_reset(seconds: int) -> str:
 
 
 def usage_limit_error(data: Mapping[str, Any]) -> APIError:
+    """The 429 for a ChatGPT usage limit: OpenAI's envelope, with the type and the fields the Codex CLI
+    reads to tell its user when the limit resets (``plan_type``, ``resets_at``, ``resets_in_seconds``)."""
     error = data.get("error") if isinstance(data.get("error"), Mapping) else {}
     assert isinstance(error, Mapping)
     code = str(error.get("type") or error.get("code") or "usage_limit_reached")
@@ -62,7 +64,12 @@ def usage_limit_error(data: Mapping[str, Any]) -> APIError:
         message += f" (plan: {plan})"
     message += f"; it resets {_format_reset(seconds)}." if seconds else "."
     headers = {"retry-after": str(seconds)} if seconds else {}
-    return APIError(429, message, type="rate_limit_error", code=code, headers=headers)
+    extra: dict[str, Any] = {"plan_type": plan} if isinstance(plan, str) else {}
+    if seconds:
+        resets_at = error.get("resets_at")
+        extra["resets_at"] = int(resets_at) if isinstance(resets_at, (int, float)) else int(time.time()) + seconds
+        extra["resets_in_seconds"] = seconds
+    return APIError(429, message, type=code, code=code, headers=headers, extra=extra)
 
 
 def map_http_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIError:
