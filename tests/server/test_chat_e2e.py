@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import httpx
@@ -235,6 +236,26 @@ def test_in_stream_failure_is_one_error_payload(gateway: Gateway) -> None:
     errors = [json.loads(d) for d in data if d.startswith('{"error"')]
     assert len(errors) == 1 and errors[0]["error"]["code"]
     assert not any('"finish_reason":"' in d for d in data)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+def test_a_client_that_gives_up_on_a_non_stream_answer_stops_the_upstream(gateway: Gateway, path: str) -> None:
+    gateway.simulator.enqueue(Scenario("text", text=" ".join(["tok"] * 30), event_delay=0.2))  # a 6 s answer
+    body = {"model": "gpt-5", "messages": MESSAGES} if "chat" in path else {"model": "gpt-5", "input": "hi"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gateway.base_url + path, json=body, timeout=httpx.Timeout(10, read=0.6))
+    gave_up = time.monotonic()
+    request = gateway.simulator.responses_requests[-1]
+    assert request.wait_closed(3)
+    assert request.disconnected_at is not None and request.disconnected_at - gave_up < 1.0
+    assert request.events_sent < 25  # it did not run to its end
+    with sqlite3.connect(gateway.home / "usage.db") as db:
+        deadline = time.monotonic() + 5
+        rows: list[tuple[int, str]] = []
+        while not rows and time.monotonic() < deadline:
+            rows = db.execute("SELECT status, error_code FROM usage WHERE stream = 0").fetchall()
+            time.sleep(0.05)
+    assert rows == [(499, "client_disconnected")]
 
 
 def test_5xx_is_retried_before_the_first_byte(gateway: Gateway) -> None:

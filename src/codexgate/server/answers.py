@@ -1,22 +1,25 @@
 """How a route answers from a live upstream stream: streamed through a converter, or aggregated.
 
 Both record the call exactly once (usage row, metrics, log) and pass the backend's ``x-codex-*``
-rate-limit headers on to the client.
+rate-limit headers on to the client; both stop reading the upstream (so the backend stops
+generating, and spending the user's quota) when the client goes away.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive
 
 from codexgate.protocol.errors import APIError
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.server.gateway import Call, Gateway
-from codexgate.server.streaming import StreamConverter, StreamOutcome, UpstreamStreamResponse
+from codexgate.server.streaming import StreamConverter, StreamInterrupted, StreamOutcome, UpstreamStreamResponse
 from codexgate.upstream.client import UpstreamStream
 from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
@@ -43,8 +46,11 @@ def streamed(gateway: Gateway, call: Call, upstream: UpstreamStream, converter: 
     )
 
 
-async def aggregated(gateway: Gateway, call: Call, upstream: UpstreamStream, aggregator: Aggregator) -> Response:
+async def aggregated(
+    gateway: Gateway, call: Call, upstream: UpstreamStream, aggregator: Aggregator, receive: Receive
+) -> Response:
     """The JSON answer built from the whole stream; a failed stream raises its :class:`APIError`."""
+    watcher = asyncio.ensure_future(_interrupt_when_gone(receive, upstream))
     try:
         outcome = await read_whole_stream(upstream, aggregator, gateway.settings.upstream.read_timeout)
         result = aggregator.result()
@@ -52,8 +58,20 @@ async def aggregated(gateway: Gateway, call: Call, upstream: UpstreamStream, agg
         call.fail(error)
         error.headers.update(upstream.codex_headers())
         raise
+    except StreamInterrupted:  # nobody is left to answer
+        call.finish(StreamOutcome(status=499, error_code="client_disconnected", client_disconnected=True))
+        return Response(status_code=499)
+    finally:
+        watcher.cancel()
     call.finish(outcome)
     return Response(orjson.dumps(result), media_type="application/json", headers=upstream.codex_headers())
+
+
+async def _interrupt_when_gone(receive: Receive, upstream: UpstreamStream) -> None:
+    """Wait for the client to disconnect (the body has been read: nothing else can come)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    upstream.interrupt(StreamInterrupted("the client disconnected"))
 
 
 async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator, read_timeout: float) -> StreamOutcome:

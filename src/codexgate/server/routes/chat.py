@@ -115,4 +115,4 @@ async def chat_completions(request: Request) -> Response:
         created=created,
         legacy_functions=mapped.legacy_functions,
     )
-    return await aggregated(gateway, call, upstream, aggregator)
+    return await aggregated(gateway, call, upstream, aggregator, request.receive)

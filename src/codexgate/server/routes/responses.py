@@ -173,4 +173,4 @@ async def create_response(request: Request) -> Response:
         )
 
     aggregator = ResponseAggregator(model=requested_model)
-    return await aggregated(gateway, call, upstream, aggregator)
+    return await aggregated(gateway, call, upstream, aggregator, request.receive)
