@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from typing import Literal
 
 import httpx
 import openai
+import pydantic
 import pytest
 
 from codexgate.testing import Scenario
@@ -256,6 +258,37 @@ def test_a_client_that_gives_up_on_a_non_stream_answer_stops_the_upstream(gatewa
             rows = db.execute("SELECT status, error_code FROM usage WHERE stream = 0").fetchall()
             time.sleep(0.05)
     assert rows == [(499, "client_disconnected")]
+
+
+class Address(pydantic.BaseModel):
+    city: str
+    zip_code: str | None
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+    role: Literal["admin", "user"]
+    addresses: list[Address]
+
+
+def test_structured_outputs_with_the_sdk_parse_helpers(gateway: Gateway) -> None:
+    """response_format reaches the backend as text.format, and the parse helpers get their JSON."""
+    client = gateway.client()
+    completion = client.chat.completions.parse(model="gpt-5", messages=MESSAGES, response_format=Person)
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, Person) and parsed.role == "admin" and parsed.addresses[0].city
+    sent = _last_body(gateway)["text"]
+    assert isinstance(sent, dict) and sent["format"]["type"] == "json_schema"
+    assert sent["format"]["name"] == "Person" and sent["format"]["strict"] is True
+
+    with client.chat.completions.stream(model="gpt-5", messages=MESSAGES, response_format=Person) as stream:
+        for _event in stream:
+            pass
+        assert stream.get_final_completion().choices[0].message.parsed == parsed
+
+    response = client.responses.parse(model="gpt-5", input="a person", text_format=Person)
+    assert response.output_parsed == parsed
 
 
 def test_5xx_is_retried_before_the_first_byte(gateway: Gateway) -> None:

@@ -306,8 +306,53 @@ def answer_pieces(scenario: Scenario, context: RequestContext, defaults: Default
     tokens = scenario.tokens if scenario.tokens is not None else defaults.tokens
     text = scenario.text if scenario.text is not None else defaults.text
     if text is None:
+        text = structured_answer(context.body, context.prompt)
+    if text is None:
         return default_answer_pieces(context.prompt, tokens)
     return split_pieces(text, tokens)
+
+
+def structured_answer(body: Mapping[str, Any], prompt: str) -> str | None:
+    """The JSON a model gives for ``text.format`` ``json_schema`` (an instance of the schema, every
+    property filled) or ``json_object``; None for plain text."""
+    text = body.get("text")
+    form = text.get("format") if isinstance(text, Mapping) else None
+    kind = form.get("type") if isinstance(form, Mapping) else None
+    if kind == "json_object":
+        return orjson.dumps({"answer": expected_text(prompt)}).decode()
+    if kind == "json_schema" and isinstance(form, Mapping) and isinstance(form.get("schema"), Mapping):
+        schema = form["schema"]
+        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+        return orjson.dumps(schema_instance(schema, defs)).decode()
+    return None
+
+
+def schema_instance(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
+    """A value that validates against a JSON schema (the subset structured outputs use)."""
+    if not isinstance(schema, Mapping) or depth > 20:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return schema_instance(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            chosen = next((o for o in options if isinstance(o, Mapping) and o.get("type") != "null"), options[0])
+            return schema_instance(chosen, defs, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        return {name: schema_instance(value, defs, depth + 1) for name, value in properties.items()}
+    if kind == "array":
+        item = schema_instance(schema.get("items"), defs, depth + 1)
+        return [item] * max(1, int(schema.get("minItems") or 1))
+    if kind == "null":
+        return None
+    return _schema_value(schema)
 
 
 def _usage(stream: EventStream, scenario: Scenario, context: RequestContext) -> dict[str, Any]:
