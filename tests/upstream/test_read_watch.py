@@ -13,9 +13,16 @@ from codexgate.upstream.read_watch import ReadWatch
 class Reader:
     def __init__(self) -> None:
         self.failures: list[BaseException] = []
+        self.eof = False
 
     def set_exception(self, exc: BaseException) -> None:
         self.failures.append(exc)
+
+    def exception(self) -> BaseException | None:
+        return self.failures[-1] if self.failures else None
+
+    def at_eof(self) -> bool:
+        return self.eof
 
 
 async def test_a_read_waiting_longer_than_the_timeout_fails() -> None:
@@ -65,3 +72,15 @@ async def test_a_stall_fails_within_a_quarter_timeout_of_its_deadline(timeout: f
     elapsed = time.monotonic() - started
     watch.stop()
     assert timeout <= elapsed < timeout * 1.25 + 0.1, elapsed
+
+
+async def test_the_timer_ends_with_the_stream_even_without_stop() -> None:
+    reader = Reader()
+    watch = ReadWatch(reader, 0.1)
+    watch.start()
+    reader.eof = True  # read to its end, and nobody called stop()
+    await asyncio.sleep(0.1)
+    assert watch._timer is None
+    watch.waiting_since = time.monotonic()
+    await asyncio.sleep(0.15)
+    assert reader.failures == []

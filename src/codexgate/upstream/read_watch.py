@@ -22,6 +22,8 @@ CHECKS_PER_TIMEOUT = 4  # a stalled read fails between 1 and 1.25 timeouts after
 
 class FailableReader(Protocol):
     def set_exception(self, exc: BaseException) -> None: ...
+    def exception(self) -> BaseException | None: ...
+    def at_eof(self) -> bool: ...
 
 
 class ReadWatch:
@@ -49,6 +51,9 @@ class ReadWatch:
         self._timer = asyncio.get_running_loop().call_later(self.timeout / CHECKS_PER_TIMEOUT, self._check)
 
     def _check(self) -> None:
+        if self.reader.at_eof() or self.reader.exception() is not None:
+            self._timer = None  # the stream ended (or was dropped without stop()): nothing to watch
+            return
         since = self.waiting_since
         if since and time.monotonic() - since >= self.timeout:
             self.expired = True
