@@ -291,6 +291,32 @@ def test_structured_outputs_with_the_sdk_parse_helpers(gateway: Gateway) -> None
     assert response.output_parsed == parsed
 
 
+@pytest.mark.parametrize("scenario", ["text", "reasoning", "tool_calls"])
+def test_an_answer_that_arrives_in_one_piece_streams_the_same(gateway: Gateway, scenario: str) -> None:
+    """A backlog (the whole answer in one upstream read) is sent in parts, its first token first,
+    and nothing is lost or doubled."""
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    answers = []
+    for coalesce in (False, True):
+        gateway.simulator.enqueue(Scenario(scenario, text=" ".join(["word"] * 40), coalesce=coalesce))
+        stream = gateway.client().chat.completions.create(
+            model="gpt-5", messages=MESSAGES, tools=tools, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(stream)
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        answers.append(
+            (
+                "".join(d.content or "" for d in deltas),
+                "".join(getattr(d, "reasoning_content", None) or "" for d in deltas),
+                "".join(t.function.arguments or "" for d in deltas for t in d.tool_calls or [] if t.function),
+                [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason],
+                chunks[-1].usage is not None,
+            )
+        )
+    assert answers[0] == answers[1]
+    assert answers[1][3] in (["stop"], ["tool_calls"]) and answers[1][4]
+
+
 def test_5xx_is_retried_before_the_first_byte(gateway: Gateway) -> None:
     gateway.simulator.enqueue(Scenario("http_503"))
     gateway.simulator.enqueue(Scenario("text", text="recovered"))

@@ -62,6 +62,10 @@ STREAM_HEADERS: Final = (
 )
 
 
+#: before the first token, a read with more events than this is sent in two parts
+FIRST_SLICE: Final = 8
+
+
 class StreamInterrupted(Exception):
     """Raised by the pump's upstream read when the client left or the gateway is stopping."""
 
@@ -243,7 +247,17 @@ class UpstreamStreamResponse(StreamingResponse):
             watch.waiting_since = 0.0
             if not data:
                 return converter.convert(decoder.close()) + converter.finish()
-            out = converter.convert(decoder.feed(data))
+            events = decoder.feed(data)
+            if outcome.first_output_at is None and len(events) > FIRST_SLICE:
+                # A large first read (a backlog): its first events (where the first token is) go
+                # out before the rest of it is converted.
+                out = converter.convert(events[:FIRST_SLICE])
+                if out:
+                    if converter.has_output():
+                        outcome.first_output_at = monotonic()
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                events = events[FIRST_SLICE:]
+            out = converter.convert(events)
             if out:
                 if outcome.first_output_at is None and converter.has_output():
                     outcome.first_output_at = monotonic()
