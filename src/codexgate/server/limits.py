@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from codexgate.protocol.errors import APIError
-from codexgate.server.errors import send_error
 
 
 class StreamLimiter:
@@ -40,19 +39,3 @@ def head_too_large(scope: Scope, max_header_size: int) -> APIError | None:
         type="invalid_request_error",
         code="request_header_fields_too_large",
     )
-
-
-class HeaderLimitMiddleware:
-    """431 for a request head larger than ``max_header_size`` (httptools itself sets no limit)."""
-
-    def __init__(self, app: ASGIApp, max_header_size: int) -> None:
-        self.app = app
-        self.max_header_size = max_header_size
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            error = head_too_large(scope, self.max_header_size)
-            if error is not None:
-                await send_error(send, error)
-                return
-        await self.app(scope, receive, send)
