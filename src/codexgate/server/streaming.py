@@ -248,18 +248,15 @@ class UpstreamStreamResponse(StreamingResponse):
             if not data:
                 return converter.convert(decoder.close()) + converter.finish()
             events = decoder.feed(data)
+            # A large read before the first token (a backlog) goes out in two parts: its first
+            # events (where the first token is) before the rest of it is converted.
+            parts: tuple[list[dict[str, Any]], ...] = (events,)
             if outcome.first_output_at is None and len(events) > FIRST_SLICE:
-                # A large first read (a backlog): its first events (where the first token is) go
-                # out before the rest of it is converted.
-                out = converter.convert(events[:FIRST_SLICE])
+                parts = (events[:FIRST_SLICE], events[FIRST_SLICE:])
+            for part in parts:
+                out = converter.convert(part)
                 if out:
-                    if converter.has_output():
+                    if outcome.first_output_at is None and converter.has_output():
                         outcome.first_output_at = monotonic()
+                    self._last_send = monotonic()
                     await send({"type": "http.response.body", "body": out, "more_body": True})
-                events = events[FIRST_SLICE:]
-            out = converter.convert(events)
-            if out:
-                if outcome.first_output_at is None and converter.has_output():
-                    outcome.first_output_at = monotonic()
-                self._last_send = monotonic()
-                await send({"type": "http.response.body", "body": out, "more_body": True})
