@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from codexgate.errors import APIError
 from codexgate.protocol.aggregate import ChatCompletionAggregator, ResponseAggregator
-from codexgate.protocol.errors import APIError
 from tests.protocol.stream_builder import USAGE, StreamBuilder
 
 

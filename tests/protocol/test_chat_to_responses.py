@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from codexgate.errors import APIError
 from codexgate.protocol.chat_to_responses import map_chat_request, split_model_effort
-from codexgate.protocol.errors import APIError
 
 USER = {"role": "user", "content": "hi"}
 TOOL = {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}}

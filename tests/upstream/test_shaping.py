@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 from codexgate.upstream.errors import map_http_error
 from codexgate.upstream.models import ModelCatalog, model_objects
 from codexgate.upstream.session import conversation_key, session_and_cache_key

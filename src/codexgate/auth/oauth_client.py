@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 
 LOGIN_HINT = "Run `codexgate login` to sign in again."
 PERMANENT_REFRESH_ERRORS = frozenset({"refresh_token_reused", "refresh_token_expired", "refresh_token_invalidated"})

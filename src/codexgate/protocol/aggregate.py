@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from codexgate.errors import APIError
 from codexgate.protocol import shapes as ev
 from codexgate.protocol.chat_chunks import THINK_CLOSE, THINK_OPEN, new_completion_id
-from codexgate.protocol.errors import APIError
 from codexgate.protocol.outcome import (
     chat_annotation,
     chat_usage,

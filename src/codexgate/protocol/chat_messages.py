@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from codexgate.protocol.errors import APIError, invalid_request
+from codexgate.errors import APIError, invalid_request
 
 Item = dict[str, Any]
 _INSTRUCTION_ROLES = ("system", "developer")

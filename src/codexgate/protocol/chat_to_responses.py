@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from codexgate.errors import invalid_request
 from codexgate.protocol.chat_messages import convert_messages
-from codexgate.protocol.errors import invalid_request
 from codexgate.protocol.shapes import REASONING_FORMATS
 
 EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")

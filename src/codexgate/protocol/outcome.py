@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError, type_for_status
 from codexgate.protocol.shapes import ChatUsage, FinishReason
 
 _STATUS_BY_CODE: dict[str, int] = {
@@ -27,11 +27,6 @@ _STATUS_BY_CODE: dict[str, int] = {
     "insufficient_quota": 429,
     "server_is_overloaded": 503,
     "slow_down": 503,
-}
-_TYPE_BY_STATUS: dict[int, str] = {
-    400: "invalid_request_error",
-    429: "rate_limit_error",
-    503: "server_overloaded",
 }
 STREAM_INCOMPLETE_CODE = "stream_incomplete"
 PROTOCOL_ERROR_CODE = "upstream_protocol_error"
@@ -45,7 +40,12 @@ def status_for_code(code: str | None) -> int:
 def upstream_error(message: str, code: str | None, type_: str | None = None, param: str | None = None) -> APIError:
     """An :class:`APIError` for a failure reported inside the upstream stream."""
     status = status_for_code(code)
-    kind = type_ if isinstance(type_, str) and type_ else _TYPE_BY_STATUS.get(status, "upstream_error")
+    if isinstance(type_, str) and type_:
+        kind = type_
+    elif code == "server_is_overloaded":  # the backend said it is overloaded: keep its word
+        kind = "server_overloaded"
+    else:
+        kind = type_for_status(status)
     return APIError(status, message or "The upstream response failed.", type=kind, param=param, code=code)
 
 

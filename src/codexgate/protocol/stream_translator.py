@@ -33,9 +33,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from codexgate.errors import APIError
 from codexgate.protocol import shapes as ev
 from codexgate.protocol.chat_chunks import THINK_CLOSE, ChatChunks, Chunk
-from codexgate.protocol.errors import APIError
 from codexgate.protocol.outcome import (
     chat_annotation,
     chat_usage,

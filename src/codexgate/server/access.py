@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 from codexgate.server.errors import send_error
 from codexgate.storage.api_keys import KeyInfo
 

@@ -16,10 +16,17 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
+from codexgate.protocol.outcome import protocol_failure
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.server.gateway import Call, Gateway
-from codexgate.server.streaming import StreamConverter, StreamInterrupted, StreamOutcome, UpstreamStreamResponse
+from codexgate.server.streaming import (
+    MalformedUpstreamEvent,
+    StreamConverter,
+    StreamInterrupted,
+    StreamOutcome,
+    UpstreamStreamResponse,
+)
 from codexgate.upstream.client import UpstreamStream
 from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
@@ -53,7 +60,12 @@ async def aggregated(
     watcher = asyncio.ensure_future(_interrupt_when_gone(receive, upstream))
     try:
         outcome = await read_whole_stream(upstream, aggregator, gateway.settings.upstream.read_timeout)
-        result = aggregator.result()
+        try:
+            result = aggregator.result()
+        except APIError:
+            raise
+        except Exception as exc:
+            raise protocol_failure(str(MalformedUpstreamEvent(exc))) from None
     except APIError as error:
         call.fail(error)
         error.headers.update(upstream.codex_headers())
@@ -93,6 +105,10 @@ async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator, re
         raise upstream_timeout(read_timeout) from None
     except aiohttp.ClientError as exc:
         raise broken_mid_stream(exc) from None
+    except (APIError, StreamInterrupted):
+        raise
+    except Exception as exc:  # an event the aggregator could not take
+        raise protocol_failure(str(MalformedUpstreamEvent(exc))) from None
     finally:
         upstream.close(complete=complete)
     outcome.usage = aggregator.usage

@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 from codexgate.server.access import KeyCheck
 from codexgate.server.errors import error_response, internal_error, send_error
 from codexgate.server.limits import head_too_large
 from codexgate.server.request_id import RequestIdMiddleware, log_unexpected, request_id_of
+from codexgate.server.streaming import StreamOutcome
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -53,6 +54,16 @@ class GatewayASGI:
         if scope["type"] != "http":
             await self.app(scope, receive, send)  # lifespan, websockets
             return
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            # The one place that cannot be skipped: an upstream call the endpoint began and did not
+            # finish (an unexpected error on any path) gives back its slot and its connection here.
+            call = scope["state"].get("call")
+            if call is not None and not call.finished:
+                call.finish(StreamOutcome(status=500, error_code="internal_error"))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_of(scope)
         header = (b"x-request-id", request_id.encode())
         too_large = head_too_large(scope, self.max_header_size)

@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
-from codexgate.protocol.errors import APIError, invalid_request
+from codexgate.errors import APIError, invalid_request
 from codexgate.server.errors import loc_to_param
 
 

@@ -1,6 +1,6 @@
 """OpenAI's error envelope for every error the server produces.
 
-Handlers turn :class:`~codexgate.protocol.errors.APIError`, Starlette's HTTP errors (404, 405 ...)
+Handlers turn :class:`~codexgate.errors.APIError`, Starlette's HTTP errors (404, 405 ...)
 and FastAPI's validation errors into ``{"error": {"message", "type", "param", "code"}}`` with the
 right status. Unexpected exceptions are caught by :mod:`codexgate.server.request_id`.
 """
@@ -8,7 +8,7 @@ right status. Unexpected exceptions are caught by :mod:`codexgate.server.request
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,24 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError, type_for_status
 
 logger = logging.getLogger("codexgate.server")
-
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    408: "timeout_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "server_error",
-    502: "upstream_error",
-    503: "server_error",
-    504: "timeout_error",
-}
 
 
 def internal_error(request_id: str) -> APIError:
@@ -48,20 +33,31 @@ def internal_error(request_id: str) -> APIError:
     )
 
 
+def header_pairs(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as raw ASGI pairs; a name or value that cannot be sent as it is (not Latin-1, or
+    holding a control character) is left out instead of failing the answer it belongs to."""
+    pairs = []
+    for key, value in headers.items():
+        try:
+            name, raw = key.lower().encode("latin-1"), value.encode("latin-1")
+        except UnicodeEncodeError:
+            continue
+        if value.isprintable() and key.isprintable():
+            pairs.append((name, raw))
+    return pairs
+
+
 def error_response(error: APIError) -> Response:
-    return Response(
-        orjson.dumps(error.envelope()),
-        status_code=error.status_code,
-        media_type="application/json",
-        headers=error.headers,
-    )
+    response = Response(orjson.dumps(error.envelope()), status_code=error.status_code, media_type="application/json")
+    response.raw_headers += header_pairs(error.headers)
+    return response
 
 
 async def send_error(send: Send, error: APIError, *extra_headers: tuple[bytes, bytes]) -> None:
     """``error`` as a whole JSON response over raw ASGI, for the layers in front of FastAPI."""
     body = orjson.dumps(error.envelope())
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in error.headers.items()]
+    headers += header_pairs(error.headers)
     headers += extra_headers
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -97,7 +93,7 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
         code = None
-    error = APIError(status, message, type=_STATUS_TYPES.get(status, "invalid_request_error"), code=code)
+    error = APIError(status, message, type=type_for_status(status), code=code)
     error.headers.update(exc.headers or {})
     return error_response(error)
 

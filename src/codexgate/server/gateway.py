@@ -19,9 +19,9 @@ from typing import Any
 from starlette.requests import Request
 
 from codexgate.config import Settings
+from codexgate.errors import APIError
 from codexgate.observability.logging import log_usage
 from codexgate.observability.metrics import Metrics
-from codexgate.protocol.errors import APIError
 from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import OpenStreams, StreamOutcome
@@ -54,17 +54,29 @@ class Call:
     started_wall: float = field(default_factory=time.time)
     upstream_request_id: str | None = None
     holds_slot: bool = False
+    #: the live upstream answer, closed (at the latest) when the call finishes
+    upstream: UpstreamStream | None = None
     finished: bool = False
 
+    def release(self) -> None:
+        """Give back the stream slot and close the upstream answer; idempotent, never raises."""
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.close()
+        if self.holds_slot:
+            self.holds_slot = False
+            self.gateway.limiter.release()
+            if self.gateway.metrics is not None:
+                self.gateway.metrics.stream_closed()
+
     def finish(self, outcome: StreamOutcome) -> None:
+        """Record how the call ended, once; the slot and the upstream go first, whatever happens next."""
         if self.finished:
             return
         self.finished = True
         gateway = self.gateway
-        if self.holds_slot:
-            gateway.limiter.release()
-            if gateway.metrics is not None:
-                gateway.metrics.stream_closed()
+        counted_slot = self.holds_slot
+        self.release()
         if outcome.rate_limits:
             gateway.record_rate_limit_event(outcome.rate_limits)
         end = outcome.finished_at or time.monotonic()
@@ -87,7 +99,7 @@ class Call:
             upstream_request_id=self.upstream_request_id,
             request_id=self.request_id,
         )
-        if self.holds_slot and outcome.error_code and outcome.error_code != "client_disconnected":
+        if counted_slot and outcome.error_code and outcome.error_code != "client_disconnected":
             gateway.count_upstream_error(outcome.error_code)
         gateway.record(self.method, self.path, record)
 
@@ -224,18 +236,22 @@ class Gateway:
             )
 
     def begin(self, request: Request, endpoint: str, *, model_requested: str | None, stream: bool) -> Call:
-        state = request.scope.get("state", {})
-        return Call(
+        state = request.scope.setdefault("state", {})
+        call = Call(
             gateway=self,
             request_id=request_id_of(request.scope),
             endpoint=endpoint,
             method=request.method,
             path=request.scope["path"],
-            key_name=state.get("key_name") if isinstance(state, dict) else None,
+            key_name=state.get("key_name"),
             model_requested=model_requested,
             model_sent=None,
             stream=stream,
         )
+        # The layer in front finishes the call if the endpoint did not (an unexpected error): the
+        # slot and the upstream connection are given back on every path.
+        state["call"] = call
+        return call
 
     async def open(self, call: Call, request: Request, body: dict[str, Any]) -> UpstreamStream:
         """Shape ``body`` for the backend and open the stream; on error the call is recorded."""
@@ -262,4 +278,5 @@ class Gateway:
             call.finish(StreamOutcome(status=499, error_code="cancelled"))
             raise
         call.upstream_request_id = upstream.request_id
+        call.upstream = upstream
         return upstream

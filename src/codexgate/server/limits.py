@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import Scope
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 
 
 class StreamLimiter:

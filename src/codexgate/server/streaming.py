@@ -22,9 +22,11 @@ import aiohttp
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
+from codexgate.protocol.outcome import protocol_failure
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.protocol.sse_writer import KEEPALIVE
+from codexgate.server.errors import header_pairs
 from codexgate.upstream.client import UpstreamStream
 from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
@@ -68,6 +70,13 @@ FIRST_SLICE: Final = 8
 
 class StreamInterrupted(Exception):
     """Raised by the pump's upstream read when the client left or the gateway is stopping."""
+
+
+class MalformedUpstreamEvent(Exception):
+    """An upstream event the converter could not take (a field of the wrong type, say)."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(f"The Codex backend sent an event that could not be translated ({type(exc).__name__}).")
 
 
 class OpenStreams:
@@ -117,7 +126,7 @@ class UpstreamStreamResponse(StreamingResponse):
         self.media_type = "text/event-stream"
         self.background = None
         self.raw_headers = [*STREAM_HEADERS]
-        self.raw_headers += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in headers.items()]
+        self.raw_headers += header_pairs(headers)
         self.upstream = upstream
         self.converter = converter
         self.keepalive_interval = keepalive_interval
@@ -147,7 +156,10 @@ class UpstreamStreamResponse(StreamingResponse):
                 self.outcome.status = 499
                 self.outcome.error_code = "client_disconnected"
             self.outcome.finished_at = time.monotonic()
-            self.converter.outcome(self.outcome)
+            try:
+                self.converter.outcome(self.outcome)
+            except Exception:  # a converter broken by a malformed event: record what is known
+                logger.warning("could not read the outcome of a failed stream", exc_info=True)
             self.on_done(self.outcome)
 
     def stop(self) -> None:
@@ -222,6 +234,8 @@ class UpstreamStreamResponse(StreamingResponse):
             tail, complete = self._fail(upstream_timeout(self.read_timeout)), False
         except aiohttp.ClientError as exc:
             tail, complete = self._fail(broken_mid_stream(exc)), False
+        except MalformedUpstreamEvent as exc:
+            tail, complete = self._fail(protocol_failure(str(exc))), False
         else:
             complete = True
         self._final_sent = True
@@ -246,7 +260,10 @@ class UpstreamStreamResponse(StreamingResponse):
             data = await read()
             watch.waiting_since = 0.0
             if not data:
-                return converter.convert(decoder.close()) + converter.finish()
+                try:
+                    return converter.convert(decoder.close()) + converter.finish()
+                except Exception as exc:
+                    raise MalformedUpstreamEvent(exc) from exc
             events = decoder.feed(data)
             # A large read before the first token (a backlog) goes out in two parts: its first
             # events (where the first token is) before the rest of it is converted.
@@ -254,7 +271,10 @@ class UpstreamStreamResponse(StreamingResponse):
             if outcome.first_output_at is None and len(events) > FIRST_SLICE:
                 parts = (events[:FIRST_SLICE], events[FIRST_SLICE:])
             for part in parts:
-                out = converter.convert(part)
+                try:
+                    out = converter.convert(part)
+                except Exception as exc:
+                    raise MalformedUpstreamEvent(exc) from exc
                 if out:
                     if outcome.first_output_at is None and converter.has_output():
                         outcome.first_output_at = monotonic()

@@ -42,8 +42,16 @@ class TokenSource(Protocol):
 
 
 def codex_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The backend's ``x-codex-*`` headers (rate-limit windows, plan), by lower-case name."""
-    return {key.lower(): value for key, value in headers.items() if key[:8].lower() == "x-codex-"}
+    """The backend's ``x-codex-*`` headers (rate-limit windows, plan), by lower-case name.
+
+    Only values that can be sent on as they are (printable ASCII, at most 1 KiB) are kept: anything
+    else from the backend is dropped rather than failing the answer it came with.
+    """
+    return {
+        key.lower(): value
+        for key, value in headers.items()
+        if key[:8].lower() == "x-codex-" and len(value) <= 1024 and value.isascii() and value.isprintable()
+    }
 
 
 @dataclass
@@ -57,6 +65,7 @@ class UpstreamStream:
     read_timeout: float = 300.0
     #: the read timeout of this stream (see :mod:`codexgate.upstream.read_watch`), running from the open.
     watch: ReadWatch = field(init=False)
+    closed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.watch = ReadWatch(self.response.content, self.read_timeout)
@@ -92,7 +101,11 @@ class UpstreamStream:
         self.response.content.set_exception(exc)
 
     def close(self, *, complete: bool = False) -> None:
-        """Release the connection for reuse after a complete read, else close it (cancels upstream)."""
+        """Release the connection for reuse after a complete read, else close it (cancels upstream).
+        Only the first call acts."""
+        if self.closed:
+            return
+        self.closed = True
         self.watch.stop()
         if complete and self.response.content.at_eof():
             self.response.release()

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 
 LOGIN_HINT = "Run `codexgate login` to sign in again."
 

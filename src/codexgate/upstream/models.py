@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from codexgate.protocol.errors import APIError
+from codexgate.errors import APIError
 
 OWNER = "openai"
 

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ChatCompletionAggregator
 from codexgate.protocol.chat_to_responses import map_chat_request
-from codexgate.protocol.errors import APIError, invalid_request
 from codexgate.protocol.sse_writer import DONE, encode_chunks
 from codexgate.protocol.stream_translator import ChatStreamTranslator
 from codexgate.server.answers import aggregated, streamed

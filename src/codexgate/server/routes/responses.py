@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ResponseAggregator
 from codexgate.protocol.chat_to_responses import split_model_effort
-from codexgate.protocol.errors import APIError, invalid_request
 from codexgate.protocol.sse_writer import encode_event
 from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
