@@ -8,7 +8,8 @@
 # Only if the port is published on the host's loopback alone (127.0.0.1:9191:9191) and nobody else
 # can reach it, set CODEXGATE_ALLOW_NO_AUTH=true instead.
 
-FROM python:3.11-slim AS build
+# Base image pinned by its exact version tag (a digest cannot be looked up where this is written).
+FROM python:3.11.14-slim-bookworm AS build
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -21,7 +22,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY src ./src
 RUN uv sync --frozen --no-dev --no-editable
 
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/codexgate codexgate \
     && mkdir -p /data \
     && chown codexgate:codexgate /data \

@@ -47,7 +47,9 @@ def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def test_dockerfile_structure() -> None:
     instructions = dockerfile_instructions((ROOT / "Dockerfile").read_text())
     keywords = [keyword for keyword, _ in instructions]
-    assert all(args.split()[0] == "python:3.11-slim" for keyword, args in instructions if keyword == "FROM")
+    # the base image is pinned by an exact version tag (major.minor.patch), never a moving one
+    bases = [args.split()[0] for keyword, args in instructions if keyword == "FROM"]
+    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base) for base in bases), bases
     runs = " ".join(args for keyword, args in instructions if keyword == "RUN")
     assert "uv sync --frozen" in runs and "--no-dev" in runs
     copies = " ".join(args for keyword, args in instructions if keyword == "COPY")
@@ -86,6 +88,22 @@ def test_compose_file_parses_with_the_volume_and_port() -> None:
     name, target = volume.split(":")[:2]
     assert target == "/data" and name in document["volumes"]
     assert "CODEXGATE_ALLOW_NO_AUTH" not in (service.get("environment") or {})
+    # without a key the server exits (code 2): the policy must not restart it forever
+    policy = str(service["restart"])
+    assert re.fullmatch(r"on-failure:\d+", policy), policy
+
+
+def test_build_backend_is_pinned() -> None:
+    import tomllib
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert requires and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9.]+", requirement) for requirement in requires)
+
+
+def test_readme_device_login_maps_no_port() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [line] = [line for line in readme.splitlines() if "login --device" in line and "docker" in line]
+    assert " -p " not in line
 
 
 def test_dockerignore_keeps_secrets_and_the_venv_out_of_the_build_context() -> None:
