@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -165,27 +165,17 @@ class Settings(BaseSettings):
 # ---- the flat naming rule -------------------------------------------------------------------
 
 
-def sections_of(settings_cls: type[BaseModel] = Settings) -> dict[str, type[BaseModel]]:
-    """Section name -> section model, read from the settings model's fields."""
-    return {
-        name: info.annotation
-        for name, info in settings_cls.model_fields.items()
-        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
-    }
-
-
 def setting_fields(settings_cls: type[BaseModel] = Settings) -> dict[str, tuple[str, FieldInfo]]:
-    """Public name -> (section, field) for every setting of the model."""
+    """Public name -> (section, field) for every setting: each field of the model is a section."""
     return {
         name: (section, info)
-        for section, model in sections_of(settings_cls).items()
-        for name, info in model.model_fields.items()
+        for section, outer in settings_cls.model_fields.items()
+        for name, info in cast("type[BaseModel]", outer.annotation).model_fields.items()
     }
 
 
-SECTIONS: dict[str, type[BaseModel]] = sections_of(Settings)
 #: public name -> section name, for every setting.
-SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields(Settings).items()}
+SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields().items()}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
 SECRET_MARKERS = ("token", "secret", "password", "api_key")
@@ -225,75 +215,81 @@ def _from_text(name: str, info: FieldInfo, raw: str) -> Any:
     """Env and flag values arrive as text; list settings take JSON or comma-separated values."""
     if get_origin(info.annotation) is not list:
         return raw
-    stripped = raw.strip()
-    if not stripped.startswith("["):
-        return [part.strip() for part in stripped.split(",") if part.strip()]
+    if not raw.strip().startswith("["):
+        return [part.strip() for part in raw.split(",") if part.strip()]
     try:
-        return json.loads(stripped)
+        return json.loads(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}: not a valid JSON list ({exc})") from None
 
 
-# ---- the sources ----------------------------------------------------------------------------
+def _grouped(flat: Mapping[str, Any], fields: Mapping[str, tuple[str, FieldInfo]]) -> dict[str, Any]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for name, value in flat.items():
+        grouped.setdefault(fields[name][0], {})[name] = value
+    return grouped
+
+
+# ---- the sources: flags are the init arguments; the environment and the file are read here ----
 
 
 @dataclass
 class _LoadRequest:
-    """What one load reads from, and what each source found there (flat names)."""
+    """What one load reads (env, ``--config``), and what each layer held by flat name."""
 
     env: Mapping[str, str]
     config_file: Path | None = None
     path: Path | None = None
     layers: dict[Source, dict[str, Any]] = field(default_factory=dict)
 
+    def sources(self, names: Iterable[str]) -> dict[str, Source]:
+        """Where each setting's value came from: the highest layer that holds it."""
+        sources: dict[str, Source] = dict.fromkeys(names, "default")
+        for layer in ("file", "env", "flag"):
+            sources.update(dict.fromkeys(self.layers.get(layer, {}), layer))
+        return sources
+
 
 _REQUEST: ContextVar[_LoadRequest | None] = ContextVar("codexgate_settings_request", default=None)
 
 
 class _FlatSource(PydanticBaseSettingsSource):
-    """Reads flat setting names and hands pydantic-settings the values grouped by section."""
-
     origin: Source
 
     def __init__(self, settings_cls: type[BaseSettings], request: _LoadRequest) -> None:
         super().__init__(settings_cls)
-        self.request = request
-        self.fields = setting_fields(settings_cls)
+        self.request, self.fields = request, setting_fields(settings_cls)
 
     def read(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # not used: __call__ reads every setting at once
+        return None, field_name, False  # unused: __call__ reads all flat names at once
 
     def __call__(self) -> dict[str, Any]:
-        flat = self.request.layers[self.origin] = self.read()
-        grouped: dict[str, Any] = {}
-        for name, value in flat.items():
-            grouped.setdefault(self.fields[name][0], {})[name] = value
-        return grouped
+        self.request.layers[self.origin] = flat = self.read()
+        return _grouped(flat, self.fields)
 
 
 class FlatEnvSource(_FlatSource):
-    """``CODEXGATE_X_Y`` for setting ``x_y`` (then the names in :data:`ENV_ALIASES`)."""
+    """``CODEXGATE_X_Y`` for setting ``x_y``, then the legacy names in :data:`ENV_ALIASES`."""
 
     origin = "env"
 
     def read(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, (_, info) in self.fields.items():
-            found = next((n for n in (env_name(name), *ENV_ALIASES.get(name, ())) if n in self.request.env), None)
-            if found is not None:
-                values[name] = _from_text(name, info, self.request.env[found])
+            for candidate in (env_name(name), *ENV_ALIASES.get(name, ())):
+                if candidate in self.request.env:
+                    values[name] = _from_text(name, info, self.request.env[candidate])
+                    break
         return values
 
 
 class FlatTomlSource(_FlatSource):
-    """Flat ``x_y = ...`` keys of the TOML file, or the same keys under a ``[section]`` table.
-
-    The file is ``--config``, else ``$CODEXGATE_CONFIG`` (both must exist), else ``config.toml`` in
-    the home dir that the flags or the environment chose (read from the state of those sources).
-    """
+    """Flat ``x_y = ...`` keys, or the same keys under their ``[section]`` table. The file is
+    ``--config``, else ``$CODEXGATE_CONFIG`` (either must exist), else ``config.toml`` in the home
+    dir the flags or the environment chose (their state is this source's ``current_state``)."""
 
     origin = "file"
 
@@ -314,11 +310,11 @@ class FlatTomlSource(_FlatSource):
             raise SettingsError(f"config: {path} is not valid TOML: {exc}") from None
         flat: dict[str, Any] = {}
         for key, value in document.items():
-            if isinstance(value, dict) and key in sections_of(self.settings_cls):
-                for inner_key, inner_value in value.items():
-                    if self.fields.get(inner_key, ("",))[0] != key:
-                        raise SettingsError(f"{inner_key}: unknown setting in [{key}] of {path}")
-                    flat[inner_key] = inner_value
+            if isinstance(value, dict) and key in self.settings_cls.model_fields:
+                strays = [name for name in value if self.fields.get(name, ("",))[0] != key]
+                if strays:
+                    raise SettingsError(f"{strays[0]}: unknown setting in [{key}] of {path}")
+                flat.update(value)
             elif key in self.fields:
                 flat[key] = value
             else:
@@ -339,14 +335,13 @@ def parse_flag_args(args: list[str], settings_cls: type[Settings] = Settings) ->
         name = (body[3:] if negated else body).replace("-", "_")
         if name not in fields:
             raise SettingsError(f"{arg.split('=')[0]}: unknown option")
-        info = fields[name][1]
-        if info.annotation is bool and not has_value:
+        if fields[name][1].annotation is bool and not has_value:
             values[name] = not negated
             continue
         text = inline_value if has_value else next(remaining, None)
         if text is None:
             raise SettingsError(f"{flag_name(name)}: needs a value")
-        values[name] = _from_text(name, info, text)
+        values[name] = _from_text(name, fields[name][1], text)
     return values
 
 
@@ -362,92 +357,73 @@ def load_settings(
 ) -> LoadedSettings:
     """Build the settings. Raises :class:`SettingsError` with one line naming a bad setting."""
     fields = setting_fields(settings_cls)
-    flags = dict(flags or {})
+    request = _LoadRequest(env=os.environ if env is None else env, config_file=config_file)
+    request.layers["flag"] = flags = dict(flags or {})
     unknown = [name for name in flags if name not in fields]
     if unknown:
         raise SettingsError(f"{unknown[0]}: unknown setting")
-    request = _LoadRequest(env=os.environ if env is None else env, config_file=config_file)
-    request.layers["flag"] = flags
-    init_arguments: dict[str, Any] = {}
-    for name, value in flags.items():
-        init_arguments.setdefault(fields[name][0], {})[name] = value
     token = _REQUEST.set(request)
     try:
-        settings = settings_cls(**init_arguments)
+        settings = settings_cls(**_grouped(flags, fields))
     except ValidationError as exc:
-        raise _explain(exc, request, fields) from None
+        raise _explain(exc, request, request.sources(fields)) from None
     finally:
         _REQUEST.reset(token)
-    sources: dict[str, Source] = dict.fromkeys(fields, "default")
-    for origin in ("file", "env", "flag"):
-        sources.update(dict.fromkeys(request.layers.get(origin, {}), origin))
     path = request.path
-    return LoadedSettings(settings=settings, sources=sources, config_file=path if path and path.exists() else None)
+    return LoadedSettings(settings, request.sources(fields), path if path and path.exists() else None)
 
 
-def _explain(exc: ValidationError, request: _LoadRequest, fields: Mapping[str, Any]) -> SettingsError:
-    """One line: the setting, its value (masked if secret), where it came from, what is wrong."""
+def _explain(exc: ValidationError, request: _LoadRequest, sources: Mapping[str, Source]) -> SettingsError:
+    """One line: the setting, its value (masked if secret), where the value came from, what is wrong."""
     error = exc.errors()[0]
     location = [str(part) for part in error["loc"]]
-    name = next((part for part in location if part in fields), ".".join(location))
-    origin = next((o for o in ("flag", "env", "file") if name in request.layers.get(o, {})), "default")
-    where = {
-        "file": f"in {request.path}",
-        "env": f"from {env_name(name)}",
-        "flag": f"from {flag_name(name)}",
-        "default": "",
-    }[origin]
-    shown = "***" if is_secret(name) else repr(request.layers.get(origin, {}).get(name))  # type: ignore[call-overload]
-    return SettingsError(f"{name}: invalid value {shown} {where}: {error['msg']}".replace("  ", " "))
+    name = next((part for part in location if part in sources), ".".join(location))
+    origin = sources.get(name, "default")
+    where = {"file": f"in {request.path}", "env": f"from {env_name(name)}", "flag": f"from {flag_name(name)}"}
+    shown = "***" if is_secret(name) else repr(request.layers.get(origin, {}).get(name))
+    return SettingsError(f"{name}: invalid value {shown} {where.get(origin, '')}: {error['msg']}".replace("  ", " "))
 
 
 def effective_settings(loaded: LoadedSettings) -> list[tuple[str, str, Any, Source]]:
     """``(section, name, value, source)`` rows for ``config show``, secrets masked."""
     rows: list[tuple[str, str, Any, Source]] = []
-    for section in sections_of(type(loaded.settings)):
-        values = getattr(loaded.settings, section).model_dump(mode="json")
-        for name, value in values.items():
+    for section in type(loaded.settings).model_fields:
+        for name, value in getattr(loaded.settings, section).model_dump(mode="json").items():
             shown = "***" if is_secret(name) and value else value
             rows.append((section, name, shown, loaded.sources.get(name, "default")))
     return rows
 
 
-# ---- what each setting means (for help texts) -----------------------------------------------
+# ---- what each setting means, for help texts ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SettingInfo:
-    """One setting as help texts show it: ``type`` is readable (int, path, one of a|b|c ...)."""
-
     name: str
     section: str
-    type: str
-    default: Any
+    type: str  # readable: int, float, bool, str, path, list, "one of a|b|c"
+    default: Any  # JSON-shaped; None = unset
     meaning: str
 
 
 def readable_type(annotation: Any) -> str:
-    origin = get_origin(annotation)
-    if origin is Literal:
+    if get_origin(annotation) is Literal:
         return "one of " + "|".join(str(choice) for choice in get_args(annotation))
-    if origin is list:
-        return "list"
-    if origin in (Union, UnionType):
-        kinds = [readable_type(arg) for arg in get_args(annotation) if arg is not type(None)]
-        return " or ".join(kinds)
-    names = {bool: "bool", int: "int", float: "float", str: "str", Path: "path"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    if get_origin(annotation) in (Union, UnionType):  # X | None: the value is optional, the type is X
+        return " or ".join(readable_type(arg) for arg in get_args(annotation) if arg is not type(None))
+    names = {bool: "bool", int: "int", float: "float", str: "str", Path: "path", list: "list"}
+    return names.get(get_origin(annotation) or annotation, str(annotation))
 
 
 def describe_settings(settings_cls: type[Settings] = Settings) -> list[SettingInfo]:
-    """Every setting with its type, default (JSON-shaped, ``None`` = unset) and one-line meaning."""
+    """Every setting: name, section, readable type, default and its one-line meaning."""
     return [
         SettingInfo(
-            name=name,
-            section=section,
-            type=readable_type(info.annotation),
-            default=to_jsonable_python(info.get_default(call_default_factory=True)),
-            meaning=info.description or "",
+            name,
+            section,
+            readable_type(info.annotation),
+            to_jsonable_python(info.get_default(call_default_factory=True)),
+            info.description or "",
         )
         for name, (section, info) in setting_fields(settings_cls).items()
     ]
