@@ -6,8 +6,13 @@ flag ``serve --x-y``. In code the settings are grouped in sections (``settings.s
 environment and the flags stay flat. A TOML file may also group keys under a table named after a
 section (``[server]\\nport = 9191``); both spellings mean the same.
 
-Two environment names predate the rule and are honoured too: ``CODEX_HOME`` (the Codex CLI's own
+One environment name predates the rule and is honoured too: ``CODEX_HOME`` (the Codex CLI's own
 variable) for ``codex_home``.
+
+Loading goes through pydantic-settings' own sources (``Settings.settings_customise_sources``): the
+flags are the init arguments, :class:`FlatEnvSource` and :class:`FlatTomlSource` read the flat names,
+the defaults come last. Every source reads the names off the model, so a field added to a section is
+a setting in the file, the environment and the flags at once.
 """
 
 from __future__ import annotations
