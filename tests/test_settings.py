@@ -6,12 +6,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import Field
 
 from codexgate.config import (
     SETTING_SECTIONS,
+    ServerSettings,
+    SettingInfo,
+    Settings,
     SettingsError,
+    describe_settings,
+    effective_settings,
     env_name,
     flag_name,
     load_settings,
@@ -153,3 +160,85 @@ def test_version_flag() -> None:
     result = _cli("--version", env={})
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+# ---- the sources, the listing of settings, and adding a setting ------------------------------
+
+
+class _ServerWithNewSetting(ServerSettings):
+    idle_timeout: float = Field(30.0, gt=0, description="seconds an idle client connection is kept")
+
+
+class _SettingsWithNewSetting(Settings):
+    server: _ServerWithNewSetting = Field(default_factory=_ServerWithNewSetting)
+
+
+def test_a_setting_added_to_a_section_is_read_from_file_env_and_flag(tmp_path: Path) -> None:
+    def load(**kwargs: Any) -> tuple[float, str]:
+        loaded = load_settings(settings_cls=_SettingsWithNewSetting, **kwargs)
+        assert isinstance(loaded.settings.server, _ServerWithNewSetting)
+        return loaded.settings.server.idle_timeout, loaded.sources["idle_timeout"]
+
+    home = {"CODEXGATE_HOME": str(tmp_path)}
+    assert load(env=home) == (30.0, "default")
+    (tmp_path / "config.toml").write_text("idle_timeout = 5\n")
+    assert load(env=home) == (5.0, "file")
+    (tmp_path / "config.toml").write_text("[server]\nidle_timeout = 6\n")
+    assert load(env=home) == (6.0, "file")
+    assert load(env={**home, "CODEXGATE_IDLE_TIMEOUT": "7"}) == (7.0, "env")
+    flags = parse_flag_args(["--idle-timeout", "8"], settings_cls=_SettingsWithNewSetting)
+    assert load(env={**home, "CODEXGATE_IDLE_TIMEOUT": "7"}, flags=flags) == (8.0, "flag")
+
+    with pytest.raises(SettingsError) as info:
+        load(env={**home, "CODEXGATE_IDLE_TIMEOUT": "-1"})
+    assert str(info.value).startswith("idle_timeout: invalid value '-1' from CODEXGATE_IDLE_TIMEOUT:")
+    # the plain model does not know the new name
+    with pytest.raises(SettingsError, match="idle_timeout: unknown setting"):
+        load_settings(env=home)
+    with pytest.raises(SettingsError, match="--idle-timeout: unknown option"):
+        parse_flag_args(["--idle-timeout", "8"])
+
+    listed = {setting.name: setting for setting in describe_settings(_SettingsWithNewSetting)}
+    assert listed["idle_timeout"] == SettingInfo(
+        "idle_timeout", "server", "float", 30.0, "seconds an idle client connection is kept"
+    )
+    loaded = load_settings(settings_cls=_SettingsWithNewSetting, env=home)
+    assert ("server", "idle_timeout", 6.0, "file") in effective_settings(loaded)
+
+
+def test_settings_built_directly_use_the_same_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [key for key in os.environ if key.startswith("CODEXGATE_") or key == "CODEX_HOME"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CODEXGATE_HOME", str(tmp_path))
+    monkeypatch.setenv("CODEXGATE_PORT", "2222")
+    monkeypatch.setenv("CODEXGATE_CORS_ORIGINS", '["http://a", "http://b"]')
+    (tmp_path / "config.toml").write_text("port = 1111\nhost = '127.0.0.2'\n")
+    settings = Settings()
+    assert (settings.server.port, settings.server.host) == (2222, "127.0.0.2")
+    assert settings.server.cors_origins == ["http://a", "http://b"]
+    assert Settings(server={"port": 3333}).server.port == 3333
+
+
+def test_every_setting_is_listed_with_type_default_and_one_line_meaning(tmp_path: Path) -> None:
+    listed = describe_settings()
+    assert [info.name for info in listed] == list(SETTING_SECTIONS)
+    defaults = load_settings(config_file=_empty_file(tmp_path), env={}).settings
+    for info in listed:
+        assert info.section == SETTING_SECTIONS[info.name]
+        assert info.meaning.strip() and "\n" not in info.meaning, info.name
+        assert info.default == getattr(defaults, info.section).model_dump(mode="json")[info.name], info.name
+    types = {info.name: info.type for info in listed}
+    assert types["port"] == "int" and types["keepalive_interval"] == "float" and types["host"] == "str"
+    assert types["allow_no_auth"] == "bool" and types["cors_origins"] == "list"
+    assert types["home"] == "path" and types["instructions_file"] == "path"
+    assert types["log_level"] == "one of debug|info|warning|error"
+    assert types["reasoning"] == "one of reasoning_content|think|hidden"
+    assert set(types.values()) <= {"int", "float", "bool", "str", "path", "list"} | {
+        t for t in types.values() if t.startswith("one of ")
+    }
+
+
+def _empty_file(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    return path

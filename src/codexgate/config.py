@@ -6,24 +6,35 @@ flag ``serve --x-y``. In code the settings are grouped in sections (``settings.s
 environment and the flags stay flat. A TOML file may also group keys under a table named after a
 section (``[server]\\nport = 9191``); both spellings mean the same.
 
-Two environment names predate the rule and are honoured too: ``CODEX_HOME`` (the Codex CLI's own
+One environment name predates the rule and is honoured too: ``CODEX_HOME`` (the Codex CLI's own
 variable) for ``codex_home``.
+
+Loading goes through pydantic-settings' own sources (``Settings.settings_customise_sources``): the
+flags are the init arguments, :class:`FlatEnvSource` and :class:`FlatTomlSource` read the flat names,
+the defaults come last. Every source reads the names off the model, so a field added to a section is
+a setting in the file, the environment and the flags at once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CODEXGATE_"
 DEFAULT_PORT = 9191
+DEFAULT_HOME = "~/.codexgate"
 DEFAULT_CLIENT_VERSION = "0.169.0"
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 ReasoningFormat = Literal["reasoning_content", "think", "hidden"]
@@ -96,16 +107,6 @@ class LimitsSettings(_Section):
     max_header_size: int = Field(64 * 1024, gt=0, description="largest request head in bytes")
 
 
-SECTIONS: dict[str, type[_Section]] = {
-    "server": ServerSettings,
-    "upstream": UpstreamSettings,
-    "auth": AuthSettings,
-    "translation": TranslationSettings,
-    "storage": StorageSettings,
-    "limits": LimitsSettings,
-}
-
-
 class Settings(BaseSettings):
     """The effective configuration. Build it with :func:`load_settings`."""
 
@@ -127,10 +128,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings() merges file, environment and flags under the flat naming rule itself
-        # (pydantic-settings' nested env names would be CODEXGATE_SERVER__PORT), then hands the
-        # merged values over as init arguments.
-        return (init_settings,)
+        # Highest first: flags (handed in as init arguments) > flat environment > flat TOML file;
+        # pydantic-settings adds the defaults last. Outside load_settings() the real environment is read.
+        request = _REQUEST.get() or _LoadRequest(env=os.environ)
+        return (init_settings, FlatEnvSource(settings_cls, request), FlatTomlSource(settings_cls, request))
 
     # Paths derived from the settings: one place decides where each file lives.
     @property
@@ -168,8 +169,18 @@ class Settings(BaseSettings):
 
 # ---- the flat naming rule -------------------------------------------------------------------
 
+
+def setting_fields(settings_cls: type[BaseModel] = Settings) -> dict[str, tuple[str, FieldInfo]]:
+    """Public name -> (section, field) for every setting: each field of the model is a section."""
+    return {
+        name: (section, info)
+        for section, outer in settings_cls.model_fields.items()
+        for name, info in cast("type[BaseModel]", outer.annotation).model_fields.items()
+    }
+
+
 #: public name -> section name, for every setting.
-SETTING_SECTIONS: dict[str, str] = {name: section for section, model in SECTIONS.items() for name in model.model_fields}
+SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields().items()}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
 SECRET_MARKERS = ("token", "secret", "password", "api_key")
@@ -200,99 +211,146 @@ def is_secret(name: str) -> bool:
     return any(marker in name for marker in SECRET_MARKERS)
 
 
-def _field_annotation(name: str) -> Any:
-    return SECTIONS[SETTING_SECTIONS[name]].model_fields[name].annotation
-
-
-def _coerce_text(name: str, raw: str) -> Any:
-    """Env and flag values arrive as text; list settings take JSON or comma-separated values."""
-    if _field_annotation(name) == list[str]:
-        stripped = raw.strip()
-        if stripped.startswith("["):
-            import json
-
-            try:
-                return json.loads(stripped)
-            except ValueError as exc:
-                raise SettingsError(f"{name}: not a valid JSON list ({exc})") from None
-        return [part.strip() for part in stripped.split(",") if part.strip()]
-    return raw
-
-
 def default_config_file(env: Mapping[str, str], flags: Mapping[str, Any]) -> Path:
-    home = flags.get("home") or env.get(env_name("home")) or "~/.codexgate"
+    home = flags.get("home") or env.get(env_name("home")) or DEFAULT_HOME
     return Path(str(home)).expanduser() / "config.toml"
 
 
-def read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
-    """Flat ``{name: value}`` from a TOML file; section tables are flattened."""
+def _from_text(name: str, info: FieldInfo, raw: str) -> Any:
+    """Env and flag values arrive as text; list settings take JSON or comma-separated values."""
+    if get_origin(info.annotation) is not list:
+        return raw
+    if not raw.strip().startswith("["):
+        return [part.strip() for part in raw.split(",") if part.strip()]
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        if required:
-            raise SettingsError(f"config: file {path} does not exist") from None
-        return {}
-    except OSError as exc:
-        raise SettingsError(f"config: cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"config: {path} is not valid TOML: {exc}") from None
-    flat: dict[str, Any] = {}
-    for key, value in document.items():
-        if key in SECTIONS and isinstance(value, dict):
-            for inner_key, inner_value in value.items():
-                if SETTING_SECTIONS.get(inner_key) != key:
-                    raise SettingsError(f"{inner_key}: unknown setting in [{key}] of {path}")
-                flat[inner_key] = inner_value
-        elif key in SETTING_SECTIONS:
-            flat[key] = value
-        else:
-            raise SettingsError(f"{key}: unknown setting in {path}")
-    return flat
+        return json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: not a valid JSON list ({exc})") from None
 
 
-def read_env(env: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in SETTING_SECTIONS:
-        for candidate in (env_name(name), *ENV_ALIASES.get(name, ())):
-            if candidate in env:
-                values[name] = _coerce_text(name, env[candidate])
-                break
-    return values
+def _grouped(flat: Mapping[str, Any], fields: Mapping[str, tuple[str, FieldInfo]]) -> dict[str, Any]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for name, value in flat.items():
+        grouped.setdefault(fields[name][0], {})[name] = value
+    return grouped
 
 
-def parse_flag_args(args: list[str]) -> dict[str, Any]:
+# ---- the sources: flags are the init arguments; the environment and the file are read here ----
+
+
+@dataclass
+class _LoadRequest:
+    """What one load reads (env, ``--config``), and what each layer held by flat name."""
+
+    env: Mapping[str, str]
+    config_file: Path | None = None
+    path: Path | None = None
+    layers: dict[Source, dict[str, Any]] = field(default_factory=dict)
+
+    def sources(self, names: Iterable[str]) -> dict[str, Source]:
+        """Where each setting's value came from: the highest layer that holds it."""
+        sources: dict[str, Source] = dict.fromkeys(names, "default")
+        for layer in ("file", "env", "flag"):
+            sources.update(dict.fromkeys(self.layers.get(layer, {}), layer))
+        return sources
+
+
+_REQUEST: ContextVar[_LoadRequest | None] = ContextVar("codexgate_settings_request", default=None)
+
+
+class _FlatSource(PydanticBaseSettingsSource):
+    origin: Source
+
+    def __init__(self, settings_cls: type[BaseSettings], request: _LoadRequest) -> None:
+        super().__init__(settings_cls)
+        self.request, self.fields = request, setting_fields(settings_cls)
+
+    def read(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads all flat names at once
+
+    def __call__(self) -> dict[str, Any]:
+        self.request.layers[self.origin] = flat = self.read()
+        return _grouped(flat, self.fields)
+
+
+class FlatEnvSource(_FlatSource):
+    """``CODEXGATE_X_Y`` for setting ``x_y``, then the legacy names in :data:`ENV_ALIASES`."""
+
+    origin = "env"
+
+    def read(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, (_, info) in self.fields.items():
+            for candidate in (env_name(name), *ENV_ALIASES.get(name, ())):
+                if candidate in self.request.env:
+                    values[name] = _from_text(name, info, self.request.env[candidate])
+                    break
+        return values
+
+
+class FlatTomlSource(_FlatSource):
+    """Flat ``x_y = ...`` keys, or the same keys under their ``[section]`` table. The file is
+    ``--config``, else ``$CODEXGATE_CONFIG`` (either must exist), else ``config.toml`` in the home
+    dir the flags or the environment chose (their state is this source's ``current_state``)."""
+
+    origin = "file"
+
+    def read(self) -> dict[str, Any]:
+        env = self.request.env
+        explicit = self.request.config_file or (Path(env["CODEXGATE_CONFIG"]) if env.get("CODEXGATE_CONFIG") else None)
+        home = self.current_state.get(self.fields["home"][0], {}).get("home")
+        path = self.request.path = (explicit or default_config_file({}, {"home": home})).expanduser()
+        try:
+            document = tomllib.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            if explicit is not None:
+                raise SettingsError(f"config: file {path} does not exist") from None
+            return {}
+        except OSError as exc:
+            raise SettingsError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"config: {path} is not valid TOML: {exc}") from None
+        flat: dict[str, Any] = {}
+        for key, value in document.items():
+            if isinstance(value, dict) and key in self.settings_cls.model_fields:
+                strays = [name for name in value if self.fields.get(name, ("",))[0] != key]
+                if strays:
+                    raise SettingsError(f"{strays[0]}: unknown setting in [{key}] of {path}")
+                flat.update(value)
+            elif key in self.fields:
+                flat[key] = value
+            else:
+                raise SettingsError(f"{key}: unknown setting in {path}")
+        return flat
+
+
+def parse_flag_args(args: list[str], settings_cls: type[Settings] = Settings) -> dict[str, Any]:
     """``["--port", "9", "--allow-no-auth", "--log-level=debug"]`` -> ``{"port": "9", ...}``."""
+    fields = setting_fields(settings_cls)
     values: dict[str, Any] = {}
-    index = 0
-    while index < len(args):
-        arg = args[index]
+    remaining = iter(args)
+    for arg in remaining:
         if not arg.startswith("--"):
             raise SettingsError(f"unexpected argument {arg!r}")
         body, has_value, inline_value = arg[2:].partition("=")
-        negated = body.startswith("no-") and body[3:].replace("-", "_") in SETTING_SECTIONS
+        negated = body.startswith("no-") and body[3:].replace("-", "_") in fields
         name = (body[3:] if negated else body).replace("-", "_")
-        if name not in SETTING_SECTIONS:
+        if name not in fields:
             raise SettingsError(f"{arg.split('=')[0]}: unknown option")
-        if _field_annotation(name) is bool and not has_value:
+        if fields[name][1].annotation is bool and not has_value:
             values[name] = not negated
-        elif has_value:
-            values[name] = _coerce_text(name, inline_value)
-        else:
-            if index + 1 >= len(args):
-                raise SettingsError(f"{flag_name(name)}: needs a value")
-            index += 1
-            values[name] = _coerce_text(name, args[index])
-        index += 1
+            continue
+        text = inline_value if has_value else next(remaining, None)
+        if text is None:
+            raise SettingsError(f"{flag_name(name)}: needs a value")
+        values[name] = _from_text(name, fields[name][1], text)
     return values
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    nested: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-    for name, value in flat.items():
-        nested[SETTING_SECTIONS[name]][name] = value
-    return nested
+# ---- loading --------------------------------------------------------------------------------
 
 
 def load_settings(
@@ -300,49 +358,77 @@ def load_settings(
     config_file: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    settings_cls: type[Settings] = Settings,
 ) -> LoadedSettings:
     """Build the settings. Raises :class:`SettingsError` with one line naming a bad setting."""
-    env = os.environ if env is None else env
-    flags = dict(flags or {})
-    unknown = [name for name in flags if name not in SETTING_SECTIONS]
+    fields = setting_fields(settings_cls)
+    request = _LoadRequest(env=os.environ if env is None else env, config_file=config_file)
+    request.layers["flag"] = flags = dict(flags or {})
+    unknown = [name for name in flags if name not in fields]
     if unknown:
         raise SettingsError(f"{unknown[0]}: unknown setting")
-    env_values = read_env(env)
-    explicit_file = config_file or (Path(env["CODEXGATE_CONFIG"]) if env.get("CODEXGATE_CONFIG") else None)
-    path = (explicit_file or default_config_file(env, {**env_values, **flags})).expanduser()
-    file_values = read_config_file(path, required=explicit_file is not None)
-
-    merged: dict[str, Any] = {}
-    sources: dict[str, Source] = dict.fromkeys(SETTING_SECTIONS, "default")
-    for source, layer in (("file", file_values), ("env", env_values), ("flag", flags)):
-        for name, value in layer.items():
-            merged[name] = value
-            sources[name] = source  # type: ignore[assignment]
+    token = _REQUEST.set(request)
     try:
-        settings = Settings.model_validate(_nest(merged))
+        settings = settings_cls(**_grouped(flags, fields))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        location = [str(part) for part in error["loc"]]
-        name = next((part for part in location if part in SETTING_SECTIONS), ".".join(location))
-        origin = sources.get(name, "default")
-        where = {
-            "file": f"in {path}",
-            "env": f"from {env_name(name)}",
-            "flag": f"from {flag_name(name)}",
-            "default": "",
-        }[origin]
-        value = merged.get(name)
-        shown = "***" if is_secret(name) else repr(value)
-        raise SettingsError(f"{name}: invalid value {shown} {where}: {error['msg']}".replace("  ", " ")) from None
-    return LoadedSettings(settings=settings, sources=sources, config_file=path if path.exists() else None)
+        raise _explain(exc, request, request.sources(fields)) from None
+    finally:
+        _REQUEST.reset(token)
+    path = request.path
+    return LoadedSettings(settings, request.sources(fields), path if path and path.exists() else None)
+
+
+def _explain(exc: ValidationError, request: _LoadRequest, sources: Mapping[str, Source]) -> SettingsError:
+    """One line: the setting, its value (masked if secret), where the value came from, what is wrong."""
+    error = exc.errors()[0]
+    location = [str(part) for part in error["loc"]]
+    name = next((part for part in location if part in sources), ".".join(location))
+    origin = sources.get(name, "default")
+    where = {"file": f"in {request.path}", "env": f"from {env_name(name)}", "flag": f"from {flag_name(name)}"}
+    shown = "***" if is_secret(name) else repr(request.layers.get(origin, {}).get(name))
+    return SettingsError(f"{name}: invalid value {shown} {where.get(origin, '')}: {error['msg']}".replace("  ", " "))
 
 
 def effective_settings(loaded: LoadedSettings) -> list[tuple[str, str, Any, Source]]:
     """``(section, name, value, source)`` rows for ``config show``, secrets masked."""
     rows: list[tuple[str, str, Any, Source]] = []
-    for section in SECTIONS:
-        values = getattr(loaded.settings, section).model_dump(mode="json")
-        for name, value in values.items():
+    for section in type(loaded.settings).model_fields:
+        for name, value in getattr(loaded.settings, section).model_dump(mode="json").items():
             shown = "***" if is_secret(name) and value else value
             rows.append((section, name, shown, loaded.sources.get(name, "default")))
     return rows
+
+
+# ---- what each setting means, for help texts ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str
+    section: str
+    type: str  # readable: int, float, bool, str, path, list, "one of a|b|c"
+    default: Any  # JSON-shaped; None = unset
+    meaning: str
+
+
+def readable_type(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return "one of " + "|".join(str(choice) for choice in get_args(annotation))
+    if get_origin(annotation) in (Union, UnionType):  # X | None: the value is optional, the type is X
+        return " or ".join(readable_type(arg) for arg in get_args(annotation) if arg is not type(None))
+    names = {bool: "bool", int: "int", float: "float", str: "str", Path: "path", list: "list"}
+    return names.get(get_origin(annotation) or annotation, str(annotation))
+
+
+def describe_settings(settings_cls: type[Settings] = Settings) -> list[SettingInfo]:
+    """Every setting: name, section, readable type, default and its one-line meaning."""
+    return [
+        SettingInfo(
+            name,
+            section,
+            readable_type(info.annotation),
+            to_jsonable_python(info.get_default(call_default_factory=True)),
+            info.description or "",
+        )
+        for name, (section, info) in setting_fields(settings_cls).items()
+    ]
