@@ -291,3 +291,23 @@ def test_aggregated_message_shape() -> None:
 def test_invalid_thinking_mode_is_refused() -> None:
     with pytest.raises(ValueError):
         MessagesStreamTranslator(model="m", message_id="x", thinking="loud")
+
+
+def test_interleaved_items_never_interleave_blocks() -> None:
+    builder = StreamBuilder().created()
+    for index in (0, 1):
+        item = {"id": f"m{index}", "type": "message", "role": "assistant", "content": []}
+        builder.add("response.output_item.added", output_index=index, item=item)
+    for index, piece in ((0, "a"), (1, "b"), (0, "c")):
+        builder.add("response.output_text.delta", item_id=f"m{index}", output_index=index, content_index=0, delta=piece)
+    message = check_grammar(translate(builder.completed().events))
+    assert [block["text"] for block in message["content"]] == ["a", "b", "c"]
+
+
+def test_empty_assistant_string_is_skipped() -> None:
+    request = {
+        "model": "claude-x",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}],
+    }
+    assert [item["role"] for item in map_messages_request(request, target_model="m").body["input"]] == ["user"]

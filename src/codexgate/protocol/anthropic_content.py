@@ -153,6 +153,8 @@ class _Converter:
                 {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": text}]}
             )
         elif isinstance(content, str):
+            if role == "assistant" and not content:
+                return  # an empty assistant turn carries nothing
             part = "input_text" if role == "user" else "output_text"
             self.items.append({"type": "message", "role": role, "content": [{"type": part, "text": content}]})
         elif not isinstance(content, list):
