@@ -8,8 +8,10 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codexgate.protocol.aggregate import ChatCompletionAggregator
 from codexgate.protocol.sse_decoder import PROTOCOL_ERROR, SSEDecoder
 from codexgate.protocol.sse_writer import DONE, KEEPALIVE, encode_chunk, encode_chunks, encode_event
+from codexgate.protocol.stream_translator import ChatStreamTranslator
 from tests.recorded_streams import by_name
 
 EVENTS = [
@@ -215,3 +217,22 @@ def test_many_small_reads_of_one_event_still_decode() -> None:
     decoder = SSEDecoder(max_event_size=6000)
     events = [e for i in range(0, len(data), 3) for e in decoder.feed(data[i : i + 3])]
     assert events == [{"type": "x", "delta": "z" * 5000}]
+
+
+def test_oversize_event_is_an_upstream_protocol_error_for_both_kinds_of_answer() -> None:
+    stream = sse(EVENTS[:2]) + b'data: {"type": "response.output_text.delta", "delta": "' + b"x" * 5000 + b'"}\n\n'
+    stream += sse(EVENTS[2:])  # the terminal event after it is never seen
+
+    decoder = SSEDecoder(max_event_size=4096)
+    translator = ChatStreamTranslator(model="m", include_usage=False, completion_id="c", created=1)
+    for event in decoder.feed(stream) + decoder.close():
+        translator.feed(event)
+    assert translator.error is not None and translator.error.code == "upstream_protocol_error"
+    assert translator.error.status_code == 502
+
+    decoder = SSEDecoder(max_event_size=4096)
+    aggregator = ChatCompletionAggregator(model="m", completion_id="c", created=1)
+    for event in decoder.feed(stream) + decoder.close():
+        aggregator.feed(event)
+    aggregator.finish()
+    assert aggregator.error is not None and aggregator.error.code == "upstream_protocol_error"
