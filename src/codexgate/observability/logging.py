@@ -97,16 +97,17 @@ def _escape_one(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
-def escape_controls(text: str) -> str:
-    """``text`` on one line: control characters shown as escapes (``\\n``, ``\\r``, ``\\x1b``, ...)."""
-    return _CONTROLS.sub(_escape_one, text) if _CONTROLS.search(text) else text
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` on one line: control characters shown as escapes (``\\n``, ``\\r``, ``\\x1b``, ...).
+
+    ``keep_newlines``: ``\\n`` stays a line break (everything else is still escaped)."""
+    pattern = _CONTROLS_BUT_NEWLINE if keep_newlines else _CONTROLS
+    return pattern.sub(_escape_one, text) if pattern.search(text) else text
 
 
 def _safe_block(text: str) -> str:
     """A traceback or stack: bounded, masked, controls escaped except line breaks, lines indented."""
-    text = redact(bounded(text, TRACEBACK_LIMIT))
-    if _CONTROLS_BUT_NEWLINE.search(text):
-        text = _CONTROLS_BUT_NEWLINE.sub(_escape_one, text)
+    text = escape_controls(redact(bounded(text, TRACEBACK_LIMIT)), keep_newlines=True)
     return TRACEBACK_INDENT + text.replace("\n", "\n" + TRACEBACK_INDENT)
 
 
