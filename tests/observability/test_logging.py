@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from codexgate.observability.logging import RedactionFilter, configure_logging, log_request, log_usage, redact
+from codexgate.observability.logging import (
+    FIELD_LIMIT,
+    RedactionFilter,
+    bounded,
+    configure_logging,
+    escape_controls,
+    log_request,
+    log_usage,
+    redact,
+)
 from codexgate.storage.usage_db import UsageRecord
 from tests.helpers import make_jwt
 
@@ -145,3 +155,86 @@ def test_reconfiguring_replaces_our_handler(restore_logging: None) -> None:
     logging.getLogger("codexgate.test").info("once")
     assert first.getvalue() == ""
     assert orjson.loads(second.getvalue())["message"] == "once"
+
+
+# -- client-chosen text: no forged lines, no stall ----------------------------------------------
+
+FORGED = "2026-01-01 00:00:00,000 INFO    codexgate.access: POST /v1/admin 200 forged"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_model_with_cr_lf_and_escapes_cannot_start_a_new_line(restore_logging: None, fmt: str) -> None:
+    stream = _configure(fmt)
+    model = f"gpt-5\r\n{FORGED}\n\x1b[2J\x1b[31mred\u2028\x85end"
+    log_request("POST", "/v1/chat/completions\r\nX", 200, model=model, request_id="req\n1", key_name="k\re")
+    output = stream.getvalue()
+    assert output.count("\n") == 1 and output.endswith("\n") and "\r" not in output
+    assert "\x1b" not in output and "\u2028" not in output and "\x85" not in output
+    if fmt == "text":
+        assert "model=gpt-5\\r\\n2026-01-01 00:00:00,000 INFO" in output
+        assert "\\x1b[2J\\x1b[31mred\\u2028\\x85end" in output
+        assert "request_id=req\\n1" in output and "key=k\\re" in output
+    else:
+        document = orjson.loads(output)
+        assert document["model"] == model  # JSON escapes on its own: the value stays exact
+        assert "\\r\\n2026-01-01" in document["message"]
+
+
+def test_messages_and_tracebacks_cannot_forge_lines(restore_logging: None) -> None:
+    stream = _configure("text")
+    logger = logging.getLogger("codexgate.test")
+    logger.warning("upstream said %s", f"no\n{FORGED}")
+    try:
+        raise ValueError(f"bad model\n{FORGED}\r\x1b[0m")
+    except ValueError:
+        logger.exception("request failed")
+    lines = stream.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith(" ")]
+    assert len(records) == 2 and all(" codexgate.test: " in line for line in records)
+    assert "upstream said no\\n2026-01-01" in records[0]
+    assert any(line.startswith("  Traceback (most recent call last):") for line in lines)
+    assert any(line.strip() == "ValueError: bad model" for line in lines)
+    assert any(line == f"  {FORGED}\\r\\x1b[0m" for line in lines)  # the traceback's line, indented
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_19_mb_value_logs_quickly_and_bounded(restore_logging: None, fmt: str) -> None:
+    stream = _configure(fmt)
+    # Built to make the masking regexes work hard: many suspect words and token-like runs.
+    unit = "authorization=Bearer eyJ" + "a1" * 40 + ". api_key=" + "b" * 30 + " cg-" + "c" * 40 + "\n"
+    huge = unit * (19_000_000 // len(unit))
+    start = time.perf_counter()
+    log_request("POST", "/v1/chat/completions", 400, model=huge, request_id=huge, key_name=huge)
+    logging.getLogger("codexgate.test").warning("model %s", huge)
+    try:
+        raise ValueError(huge)
+    except ValueError:
+        logging.getLogger("codexgate.test").exception("failed")
+    elapsed = time.perf_counter() - start
+    output = stream.getvalue()
+    assert elapsed < 1.0, elapsed
+    assert len(output) < 200_000
+    assert len(output.splitlines()) < 10_000  # the traceback is cut too
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_long_model_name_is_cut_with_a_marker(restore_logging: None, fmt: str) -> None:
+    stream = _configure(fmt)
+    log_request("POST", "/v1/chat/completions", 400, model="m" * 5_000_000, request_id="req_1")
+    output = stream.getvalue()
+    assert "m" * FIELD_LIMIT + "...[cut: 5000000 characters]" in output
+    assert "m" * (FIELD_LIMIT + 1) not in output and "request_id" in output
+
+
+def test_a_secret_across_the_cut_is_masked_whole() -> None:
+    for offset in range(FIELD_LIMIT - len(CG_KEY), FIELD_LIMIT + 1):
+        text = "x " * (offset // 2) + " " * (offset % 2) + CG_KEY + " tail" * 1000
+        cut = bounded(text)
+        assert len(cut) < FIELD_LIMIT + 60 and CG_KEY[:8] not in cut, offset
+
+
+def test_escape_controls_and_bounded_leave_ordinary_text_alone() -> None:
+    text = "POST /v1/chat/completions 200 model=gpt-5 ünïcødé ✓ 日本"
+    assert escape_controls(text) is text
+    assert bounded(text) is text
+    assert escape_controls("a\tb\x00c\x7f") == "a\\tb\\x00c\\x7f"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+from collections.abc import Callable
+
 import pytest
 
 from codexgate.errors import APIError
@@ -129,3 +133,61 @@ def test_legacy_functions_answer_with_message_function_call() -> None:
     assert "tool_calls" not in choice["message"] and choice["message"]["content"] is None
     modern = aggregate(events)["choices"][0]
     assert modern["finish_reason"] == "tool_calls" and "function_call" not in modern["message"]
+
+
+def _fail_and_collect(make: Callable[[], ChatCompletionAggregator | ResponseAggregator], events: list[dict]) -> None:
+    """Run a failed aggregation the way the server does, then check nothing keeps the aggregator alive."""
+    aggregator = make()
+    for event in events:
+        aggregator.feed(event)
+    aggregator.finish()
+    caught: list[APIError] = []
+    for _ in range(3):  # raising more than once must not grow anything either
+        try:
+            aggregator.result()
+        except APIError as error:
+            caught.append(error)
+    assert aggregator.error is not None and aggregator.error.__traceback__ is None
+    assert all(error is not aggregator.error for error in caught)
+    assert {error.code for error in caught} == {aggregator.error.code}
+    alive = weakref.ref(aggregator)
+    del aggregator, caught
+    assert alive() is None  # freed by reference counting alone: no cycle through the stored error
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        StreamBuilder().created().message(["partial"]).error("rate_limit_exceeded").events,
+        StreamBuilder().created().message(["partial"]).failed().events,
+        StreamBuilder().created().message(["partial"]).events,  # no terminal event
+        [{"type": "codexgate.protocol_error", "message": "bad"}],
+    ],
+)
+def test_failed_aggregation_leaves_no_reference_cycle(events: list[dict]) -> None:
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # only reference counting may free it
+    try:
+        _fail_and_collect(lambda: ChatCompletionAggregator(model="m", completion_id="c", created=1), events)
+        _fail_and_collect(lambda: ResponseAggregator(model="m"), events)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_raised_error_carries_the_stored_fields() -> None:
+    aggregator = ChatCompletionAggregator(model="m", completion_id="c", created=1)
+    for event in StreamBuilder().created().error("rate_limit_exceeded", "slow down").events:
+        aggregator.feed(event)
+    with pytest.raises(APIError) as info:
+        aggregator.result()
+    stored = aggregator.error
+    assert stored is not None and type(info.value) is type(stored)
+    assert (info.value.status_code, info.value.code, info.value.message, info.value.type) == (
+        stored.status_code,
+        stored.code,
+        stored.message,
+        stored.type,
+    )
+    assert info.value.to_dict() == stored.to_dict() and info.value.headers == stored.headers

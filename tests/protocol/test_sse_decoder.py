@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codexgate.protocol.aggregate import ChatCompletionAggregator
 from codexgate.protocol.sse_decoder import PROTOCOL_ERROR, SSEDecoder
 from codexgate.protocol.sse_writer import DONE, KEEPALIVE, encode_chunk, encode_chunks, encode_event
+from codexgate.protocol.stream_translator import ChatStreamTranslator
 from tests.recorded_streams import by_name
 
 EVENTS = [
@@ -110,7 +113,7 @@ def test_random_bytes_never_raise(data: bytes, sizes: list[int]) -> None:
 
 
 @given(st.lists(st.integers(min_value=0, max_value=60_000), max_size=40))
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)  # the first example loads the recorded cassettes
 def test_any_split_of_a_recorded_stream_gives_the_same_events(cuts: list[int]) -> None:
     raw = by_name("pydantic-ai/test_openai_responses_streaming_usage.yaml#0").raw
     assert raw is not None
@@ -131,3 +134,105 @@ def test_writer_frames() -> None:
     assert encode_event({"a": 1}) == b'data: {"a":1}\n\n'
     assert DONE == b"data: [DONE]\n\n" and KEEPALIVE.startswith(b":")
     assert decode_all([encode_event(EVENTS[1]), KEEPALIVE, DONE]) == [EVENTS[1]]
+
+
+# -- bounds: event size limit, linear cost ----------------------------------------------------
+
+
+def test_event_over_the_limit_ends_decoding_with_a_protocol_error() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    big = b'data: {"type": "x", "delta": "' + b"a" * 2000 + b'"}\n\n'
+    events = decoder.feed(sse(EVENTS[:1]) + big + sse(EVENTS[1:]))
+    assert events[:-1] == EVENTS[:1]  # what came before the big event is kept
+    assert events[-1]["type"] == PROTOCOL_ERROR and "1000 bytes" in events[-1]["message"]
+    assert decoder.failed
+    assert decoder.feed(sse(EVENTS)) == [] and decoder.close() == []  # decoding has ended
+
+
+def test_unfinished_event_over_the_limit_fails_before_its_end_arrives() -> None:
+    decoder = SSEDecoder(max_event_size=10_000)
+    assert decoder.feed(sse(EVENTS[:1]) + b'data: {"type": "x", "delta": "') == EVENTS[:1]
+    results = [decoder.feed(b"a" * 1000) for _ in range(9)]
+    assert results == [[]] * 9 and not decoder.failed
+    (error,) = decoder.feed(b"a" * 1000)
+    assert error["type"] == PROTOCOL_ERROR and decoder.failed
+    assert decoder.feed(b'"}\n\n') == [] and decoder.close() == []
+
+
+def test_event_at_the_limit_decodes_and_one_byte_more_fails_at_every_split() -> None:
+    data = sse(EVENTS)
+    sizes = [len(block) + 1 for block in data.split(b"\n\n") if block]  # lines with their line ends
+    largest = max(sizes)
+    for limit, fails in ((largest, False), (largest - 1, True)):
+        for cut in range(len(data) + 1):
+            decoder = SSEDecoder(max_event_size=limit)
+            events = decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.close()
+            if fails:
+                assert events[-1]["type"] == PROTOCOL_ERROR, cut
+                assert [e for e in events if e["type"] != PROTOCOL_ERROR] == EVENTS[: len(events) - 1], cut
+            else:
+                assert events == EVENTS, cut
+
+
+def test_crlf_stream_splits_at_every_byte_with_a_tight_limit() -> None:
+    data = sse(EVENTS, "\r\n")
+    limit = max(len(block) + 1 for block in sse(EVENTS).split(b"\n\n") if block)
+    for cut in range(len(data) + 1):
+        for second in (cut, min(len(data), cut + 1), min(len(data), cut + 7)):
+            decoder = SSEDecoder(max_event_size=limit)
+            pieces = [data[:cut], data[cut:second], data[second:]]
+            assert [e for p in pieces for e in decoder.feed(p)] + decoder.close() == EVENTS, (cut, second)
+
+
+def test_huge_line_in_64_kib_pieces_is_linear() -> None:
+    """32 MiB of one line, fed in 64 KiB reads: one pass (a copy of the buffer per read took seconds)."""
+    size = 32 * 1024 * 1024
+    piece = b"a" * 65536
+    decoder = SSEDecoder(max_event_size=size + 1024)
+    start = time.perf_counter()
+    assert decoder.feed(b'data: {"type": "big", "delta": "') == []
+    for _ in range(size // len(piece)):
+        assert decoder.feed(piece) == []
+    (event,) = decoder.feed(b'"}\n\n')
+    elapsed = time.perf_counter() - start
+    assert event["type"] == "big" and len(event["delta"]) == size
+    assert elapsed < 5.0, elapsed
+
+
+def test_huge_line_with_the_default_limit_is_refused_and_the_rest_dropped_quickly() -> None:
+    decoder = SSEDecoder()
+    piece = b"b" * 65536
+    start = time.perf_counter()
+    out: list[dict] = decoder.feed(b"data: ")
+    for _ in range(256 * 1024 * 1024 // len(piece)):  # 256 MiB without a newline
+        out += decoder.feed(piece)
+    out += decoder.close()
+    assert time.perf_counter() - start < 5.0
+    assert [e["type"] for e in out] == [PROTOCOL_ERROR]
+    assert str(16 * 1024 * 1024) in out[0]["message"]
+
+
+def test_many_small_reads_of_one_event_still_decode() -> None:
+    data = sse([{"type": "x", "delta": "z" * 5000}])
+    decoder = SSEDecoder(max_event_size=6000)
+    events = [e for i in range(0, len(data), 3) for e in decoder.feed(data[i : i + 3])]
+    assert events == [{"type": "x", "delta": "z" * 5000}]
+
+
+def test_oversize_event_is_an_upstream_protocol_error_for_both_kinds_of_answer() -> None:
+    stream = sse(EVENTS[:2]) + b'data: {"type": "response.output_text.delta", "delta": "' + b"x" * 5000 + b'"}\n\n'
+    stream += sse(EVENTS[2:])  # the terminal event after it is never seen
+
+    decoder = SSEDecoder(max_event_size=4096)
+    translator = ChatStreamTranslator(model="m", include_usage=False, completion_id="c", created=1)
+    for event in decoder.feed(stream) + decoder.close():
+        translator.feed(event)
+    assert translator.error is not None and translator.error.code == "upstream_protocol_error"
+    assert translator.error.status_code == 502
+
+    decoder = SSEDecoder(max_event_size=4096)
+    aggregator = ChatCompletionAggregator(model="m", completion_id="c", created=1)
+    for event in decoder.feed(stream) + decoder.close():
+        aggregator.feed(event)
+    aggregator.finish()
+    assert aggregator.error is not None and aggregator.error.code == "upstream_protocol_error"

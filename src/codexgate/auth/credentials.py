@@ -95,7 +95,10 @@ def write_tokens(
     id_token: str | None,
     account_id: str | None = None,
 ) -> None:
-    """Store tokens in ``path`` (Codex CLI format), keeping the file's other keys; atomic, 0600."""
+    """Store tokens in ``path`` (Codex CLI format), keeping the file's other keys; atomic, 0600.
+
+    A symlinked ``path`` keeps its link: the file it points to gets the new tokens (replacing the
+    link would leave the target holding a refresh token the issuer has already spent)."""
     try:
         document = read_document(path) or {}
     except CredentialFileError:
@@ -112,7 +115,7 @@ def write_tokens(
     document.setdefault("OPENAI_API_KEY", None)
     document["tokens"] = tokens
     document["last_refresh"] = now_rfc3339()
-    atomic_write_bytes(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    atomic_write_bytes(path, orjson.dumps(document, option=orjson.OPT_INDENT_2), follow_symlinks=True)
 
 
 class CredentialStore:

@@ -151,11 +151,13 @@ class TokenManager:
         if not refresh_token:
             raise AuthError(f"The credentials in {current.source} have no refresh token. {LOGIN_HINT}")
         if refresh_token == self._dead_refresh_token and self._dead_error is not None:
-            raise self._dead_error
+            dead = self._dead_error  # a new error each time: re-raising one would grow its traceback
+            raise AuthError(dead.message, code=dead.code or "refresh_failed")
         try:
             tokens = await self.oauth.refresh(refresh_token)
         except AuthError as error:
-            self._dead_refresh_token, self._dead_error = refresh_token, error
+            self._dead_refresh_token = refresh_token
+            self._dead_error = AuthError(error.message, code=error.code or "refresh_failed")  # no traceback
             logger.warning("token refresh failed permanently (%s); run `codexgate login`", error.code)
             raise
         write_tokens(

@@ -18,6 +18,7 @@ from codexgate.auth.credentials import CredentialFileError, Credentials, Credent
 from codexgate.auth.login import browser_login, device_login, paste_login
 from codexgate.auth.oauth_client import AuthError
 from codexgate.cli.common import console, err_console, fail, settings
+from codexgate.cli.safe_text import plain
 from codexgate.storage import rate_limits
 
 
@@ -91,8 +92,11 @@ def register(app: typer.Typer) -> None:
                 f"{exc.strerror or exc}"
             )
         console.print(
-            f"Signed in as {credentials.email or 'unknown'} ({credentials.plan_type or 'unknown plan'}); "
-            f"saved to {credentials.source}"
+            plain(
+                f"Signed in as {credentials.email or 'unknown'} ({credentials.plan_type or 'unknown plan'}); "
+                f"saved to {credentials.source}",
+                limit=2000,
+            )
         )
 
     @app.command("logout")
@@ -132,7 +136,7 @@ def register(app: typer.Typer) -> None:
         else:
             table = Table(show_header=False, title="codexgate status")
             for key in ("email", "plan", "account_id", "source", "access_token_expires_at", "last_refresh"):
-                table.add_row(key.replace("_", " "), str(document.get(key)))
+                table.add_row(key.replace("_", " "), plain(str(document.get(key)), limit=1000))
             console.print(table)
         limits = document["rate_limits"]
         if limits:
@@ -140,9 +144,12 @@ def register(app: typer.Typer) -> None:
                 values = limits.get(window) or {}
                 if values:
                     console.print(
-                        f"{window}: {values.get('used_percent', '?')}% used of a "
-                        f"{values.get('window_minutes', '?')}-minute window,"
-                        f" resets {_when(values.get('reset_at')) or 'unknown'}"
+                        plain(
+                            f"{window}: {values.get('used_percent', '?')}% used of a "
+                            f"{values.get('window_minutes', '?')}-minute window,"
+                            f" resets {_when(values.get('reset_at')) or 'unknown'}",
+                            limit=1000,
+                        )
                     )
         else:
             console.print("No rate-limit windows seen yet.")

@@ -8,7 +8,9 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
+from codexgate.cli.safe_text import plain
 from codexgate.config import LoadedSettings, Settings, SettingsError, load_settings
 
 #: human output goes to stderr so that ``--json`` output on stdout stays a clean document.
@@ -23,7 +25,9 @@ class GlobalOptions:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    # The message often holds data (a path, a name, an upstream text): literal, never markup.
+    text = plain(message, limit=4000, keep_newlines=True)
+    err_console.print(Text("error:", style="red") + " " + text, soft_wrap=True)
     raise typer.Exit(code)
 
 

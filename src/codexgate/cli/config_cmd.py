@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from codexgate.cli.common import console, load
+from codexgate.cli.safe_text import plain
 from codexgate.config import effective_settings, env_name, flag_name
 
 
@@ -34,9 +35,10 @@ def register(app: typer.Typer) -> None:
             }
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
             return
-        table = Table(title=f"codexgate settings (config file: {loaded.config_file or 'none'})")
+        table = Table(title=plain(f"codexgate settings (config file: {loaded.config_file or 'none'})", limit=1000))
         for column in ("section", "setting", "value", "source", "env / flag"):
             table.add_column(column)
         for section, name, value, source in rows:
-            table.add_row(section, name, str(value), source, f"{env_name(name)} / {flag_name(name)}")
+            flags = f"{env_name(name)} / {flag_name(name)}"
+            table.add_row(section, name, plain(str(value), limit=1000), plain(source), flags)
         console.print(table)

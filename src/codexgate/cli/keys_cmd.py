@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from codexgate.cli.common import console, err_console, fail, settings
+from codexgate.cli.safe_text import plain
 from codexgate.storage.api_keys import KeyStore, KeyStoreError
 
 
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
         for column in ("name", "id", "created"):
             table.add_column(column)
         for info in keys:
-            table.add_row(info.name, info.id, _when(info.created_at))
+            table.add_row(plain(info.name), plain(info.id), _when(info.created_at))
         console.print(table)
 
     @keys_app.command("revoke")

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from codexgate.cli.common import console, fail, settings
+from codexgate.cli.safe_text import plain
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_db import UsageDBError, UsageGroup, UsageSummary, UsageTotals, summarize
 
@@ -94,11 +95,13 @@ def _ms(value: float | None) -> str:
 
 def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) -> Table:
     table = Table(title=title)
+    # Names come from clients: literal text, escaped, cut only past CELL_LIMIT.
+    names = [plain(name) for name, _ in rows]
     # Names stay whole (the figures shrink first) so a model or key is never cut to "gpt-5-c…".
-    table.add_column(label, no_wrap=True, min_width=max([len(label), *(len(name) for name, _ in rows)]))
+    table.add_column(label, no_wrap=True, min_width=max([len(label), *(len(name) for name in names)]))
     for column in ("requests", "errors", "input", "cached", "output", "reasoning", "TTFT ms", "ms"):
         table.add_column(column, justify="right")
-    for name, totals in rows:
+    for name, (_, totals) in zip(names, rows, strict=True):
         table.add_row(
             name,
             f"{totals.requests:,}",
@@ -114,7 +117,7 @@ def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) ->
 
 
 def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
-    console.print(f"Usage since {_iso(summary.since)} (days in UTC)")
+    console.print(plain(f"Usage since {_iso(summary.since)} (days in UTC)"))
     console.print(_usage_table("Total", "", [("all", summary.totals)]))
     console.print(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
     console.print(_usage_table("By model", "model", [(g.group or "(none)", g.totals) for g in summary.by_model]))
@@ -128,13 +131,14 @@ def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
         used = values.get("used_percent")
         table.add_row(
             window,
-            "-" if used is None else f"{used:.1f}",
-            str(values.get("window_minutes") or "-"),
-            values.get("resets_at") or "-",
+            f"{used:.1f}" if isinstance(used, int | float) else plain(used),
+            plain(values.get("window_minutes") or "-"),
+            plain(values.get("resets_at") or "-"),
         )
     console.print(table)
     if limits and limits.get("observed_at"):
-        console.print(f"Rate limits observed at {limits['observed_at']} (plan: {limits.get('plan_type') or '-'})")
+        plan = limits.get("plan_type") or "-"
+        console.print(plain(f"Rate limits observed at {limits['observed_at']} (plan: {plan})"))
 
 
 def register(app: typer.Typer) -> None:

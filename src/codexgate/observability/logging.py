@@ -7,6 +7,13 @@ message, argument and traceback that goes through it (defence in depth: nothing 
 secret in the first place). uvicorn's own loggers propagate to that handler and its access log is
 disabled in favour of :func:`log_request`.
 
+Client-chosen text (a model name, a path, an upstream message) can neither stall the event loop
+nor forge a log line: the filter first cuts every message, access field and traceback to a bound
+(:func:`bounded`: the regexes never run on more than a few KiB), then masks secrets, then escapes
+control characters (:func:`escape_controls`: a CR/LF shows as ``\\r``/``\\n``, ESC as ``\\x1b``),
+so one record is one line; traceback lines keep their line breaks but are indented, so none of
+them can pass for a record of its own.
+
 The server runs uvicorn with ``access_log=False, log_config=None`` (so uvicorn neither logs access
 lines nor replaces this configuration) and calls :func:`log_request` (or :func:`log_usage`) once per
 request, when the response (or stream) has ended.
@@ -28,6 +35,13 @@ LogFormat = Literal["text", "json"]
 ACCESS_LOGGER = "codexgate.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 MASK = "***"
+FIELD_LIMIT = 1024  # characters of one access field (model, path, request id, ...)
+MESSAGE_LIMIT = 16 * 1024  # characters of one log message
+TRACEBACK_LIMIT = 64 * 1024  # characters of one traceback or stack
+# Text just past a cut is masked together with what is kept: a secret that straddles the cut
+# (all are far shorter than this) is masked whole, so no prefix of one is left behind.
+_REDACTION_WINDOW = 16 * 1024
+TRACEBACK_INDENT = "  "
 
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+"), r"\1\2" + MASK),
@@ -60,26 +74,75 @@ def redact(text: str) -> str:
     return text
 
 
+def bounded(text: str, limit: int = FIELD_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with a marker; what is kept has its secrets masked."""
+    if len(text) <= limit:
+        return text
+    return redact(text[: limit + _REDACTION_WINDOW])[:limit] + f"...[cut: {len(text)} characters]"
+
+
+# C0, DEL, C1 and the Unicode line/paragraph separators: anything a terminal or a log reader might
+# take for a line break or a control sequence.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` on one line: control characters shown as escapes (``\\n``, ``\\r``, ``\\x1b``, ...).
+
+    ``keep_newlines``: ``\\n`` stays a line break (everything else is still escaped)."""
+    pattern = _CONTROLS_BUT_NEWLINE if keep_newlines else _CONTROLS
+    return pattern.sub(_escape_one, text) if pattern.search(text) else text
+
+
+def _safe_block(text: str) -> str:
+    """A traceback or stack: bounded, masked, controls escaped except line breaks, lines indented."""
+    text = escape_controls(redact(bounded(text, TRACEBACK_LIMIT)), keep_newlines=True)
+    return TRACEBACK_INDENT + text.replace("\n", "\n" + TRACEBACK_INDENT)
+
+
 class RedactionFilter(logging.Filter):
-    """Masks secrets in the formatted message, the access fields and any traceback of a record."""
+    """Bounds, masks and escapes the message, the access fields and any traceback of a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "codexgate_safe", False):
+            return True  # already done by an earlier handler's filter (the record is shared)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep the raw text, still masked
-            message = f"{record.msg} {record.args}"
-        record.msg = redact(message)
+            message = f"{bounded(str(record.msg), MESSAGE_LIMIT)} {bounded(str(record.args), MESSAGE_LIMIT)}"
+        record.msg = escape_controls(redact(bounded(message, MESSAGE_LIMIT)))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = _safe_block(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = _safe_block(record.stack_info)
         access = getattr(record, "access", None)
         if isinstance(access, dict):
-            record.__dict__["access"] = {k: redact(v) if isinstance(v, str) else v for k, v in access.items()}
+            record.__dict__["access"] = {
+                key: redact(bounded(value)) if isinstance(value, str) else value for key, value in access.items()
+            }
+        record.__dict__["codexgate_safe"] = True
         return True
+
+
+_JSON_LINE_BREAKS = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -101,7 +164,10 @@ class JsonFormatter(logging.Formatter):
             document["exc_info"] = record.exc_text
         if record.stack_info:
             document["stack_info"] = record.stack_info
-        return orjson.dumps(document, default=str).decode()
+        line = orjson.dumps(document, default=str).decode()
+        # JSON allows these raw inside strings, but line readers (``str.splitlines``, JavaScript)
+        # break lines at them: the same value, escaped.
+        return _JSON_LINE_BREAKS.sub(_json_escape, line) if _JSON_LINE_BREAKS.search(line) else line
 
 
 def make_formatter(fmt: LogFormat) -> logging.Formatter:
@@ -161,10 +227,18 @@ def log_request(
     stream: bool | None = None,
     error_code: str | None = None,
 ) -> None:
-    """The one access line for a request. ``path`` is the URL path only (never the query string)."""
+    """The one access line for a request. ``path`` is the URL path only (never the query string).
+
+    Every string is cut to :data:`FIELD_LIMIT` here already, so a huge client-chosen value is never
+    copied into the line (the filter then masks and escapes it)."""
     logger = _access_logger
     if not logger.isEnabledFor(logging.INFO):
         return
+    method, path = bounded(method), bounded(path)
+    model = None if model is None else bounded(model)
+    request_id = None if request_id is None else bounded(request_id)
+    key_name = None if key_name is None else bounded(key_name)
+    error_code = None if error_code is None else bounded(error_code)
     fields: dict[str, Any] = {
         "method": method,
         "path": path,

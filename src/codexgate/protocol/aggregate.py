@@ -5,7 +5,8 @@ from the events, not only from ``response.completed``) and share the terminal/er
 the finish-reason/usage rules with the stream translator (:mod:`codexgate.protocol.outcome`).
 
 If the stream failed (``error``, ``response.failed``, undecodable data, or no terminal event by
-:meth:`finish`), ``error`` holds the :class:`APIError` and ``result()`` raises it.
+:meth:`finish`), ``error`` holds the :class:`APIError` and ``result()`` raises a copy of it (never
+the stored one: see ``_check``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ from codexgate.protocol.output_items import Item, OutputBuilder
 
 _TERMINAL = (ev.RESPONSE_COMPLETED, ev.RESPONSE_INCOMPLETE, ev.RESPONSE_FAILED)
 _STARTED = (ev.RESPONSE_CREATED, ev.RESPONSE_IN_PROGRESS, ev.RESPONSE_QUEUED)
+
+
+def _fresh(error: APIError) -> APIError:
+    """A new instance of ``error``'s class with the same fields and no traceback."""
+    fresh = type(error).__new__(type(error), *error.args)
+    fresh.__dict__.update(error.__dict__)
+    fresh.headers = dict(error.headers)
+    fresh.extra = dict(error.extra)
+    return fresh
 
 
 class _StreamAggregator:
@@ -86,7 +96,10 @@ class _StreamAggregator:
 
     def _check(self) -> None:
         if self.error is not None:
-            raise self.error
+            # A copy, never the stored error itself: raising it would tie its traceback (this frame,
+            # hence ``self``) to ``self.error``: a cycle that keeps the whole answer alive until a
+            # full GC, and a traceback that grows with every raise.
+            raise _fresh(self.error)
         if not self.done:
             raise stream_incomplete()
 

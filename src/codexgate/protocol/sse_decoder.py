@@ -13,7 +13,15 @@ Rules (the WHATWG event-stream format, reduced to what a JSON event stream needs
   the ``event:`` name is used only when the JSON has no string ``type``;
 * lines starting with ``:`` (comments, keep-alives), ``id:``, ``retry:`` and unknown fields are
   ignored; so are events without data, events whose data is blank, and ``data: [DONE]``;
-* data that is not a JSON object yields ``{"type": "codexgate.protocol_error", "message": ...}``.
+* data that is not a JSON object yields ``{"type": "codexgate.protocol_error", "message": ...}``;
+* one event larger than ``max_event_size`` bytes (16 MiB unless told; its lines with their line ends,
+  after ``\\r\\n`` → ``\\n``, without the blank line) yields that protocol error too and ends
+  decoding: everything fed afterwards is dropped unread (:attr:`SSEDecoder.failed`).
+
+Memory and time stay linear in the input: an unfinished event that spans reads is collected in a
+``bytearray`` (amortized appends) and joined once, when its blank line arrives; only the new bytes
+of each read are searched for that blank line. So a huge line without a newline costs one pass, not
+one copy of the whole buffer per read, and it is refused once it passes the limit.
 
 Nothing in here raises on any input.
 """
@@ -25,6 +33,7 @@ from typing import Any, Final
 import orjson
 
 PROTOCOL_ERROR: Final = "codexgate.protocol_error"
+DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 _DONE: Final = b"[DONE]"
 _loads = orjson.loads
 
@@ -73,17 +82,34 @@ def _parse_block(block: bytes) -> dict[str, Any] | None:
     return _parse_data(data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines), name)
 
 
+def _too_large(limit: int) -> dict[str, Any]:
+    return protocol_error(f"Upstream sent an SSE event larger than the limit of {limit} bytes.")
+
+
 class SSEDecoder:
     """Feed bytes, get back the JSON events they complete."""
 
-    __slots__ = ("_buffer", "_pending_cr")
+    __slots__ = ("_buffer", "_failed", "_max_event_size", "_pending_cr")
 
-    def __init__(self) -> None:
-        self._buffer = b""  # normalized to ``\n`` line ends, holds the unfinished event
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size < 1:
+            raise ValueError("max_event_size must be positive")
+        self._max_event_size = max_event_size
+        # The unfinished event, normalized to ``\n`` line ends: ``bytes`` while it came in one read,
+        # a ``bytearray`` (appended to in place) once it spans reads without its blank line.
+        self._buffer: bytes | bytearray = b""
         self._pending_cr = False  # the last byte seen was ``\r``: a following ``\n`` is part of it
+        self._failed = False
+
+    @property
+    def failed(self) -> bool:
+        """An event was over the size limit: decoding has ended, input is dropped from now on."""
+        return self._failed
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """Add ``data``; return the events completed by it (possibly none). Never raises."""
+        if self._failed:
+            return []
         try:
             return self._feed(data if type(data) is bytes else bytes(data))
         except Exception as exc:  # defensive: the decoder must never take the stream down
@@ -93,9 +119,11 @@ class SSEDecoder:
 
     def close(self) -> list[dict[str, Any]]:
         """End of stream: flush an event that was not followed by a blank line."""
-        block = self._buffer
+        block = bytes(self._buffer)
         self._buffer = b""
         self._pending_cr = False
+        if self._failed:
+            return []
         try:
             events: list[dict[str, Any]] = []
             for part in block.split(b"\n\n"):
@@ -105,6 +133,14 @@ class SSEDecoder:
             return events
         except Exception as exc:  # defensive, see feed()
             return [protocol_error(f"SSE decoder failure: {type(exc).__name__}: {exc}")]
+
+    def _fail(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Over the limit: the events before the big one, then the error; nothing after that."""
+        self._failed = True
+        self._buffer = b""
+        self._pending_cr = False
+        events.append(_too_large(self._max_event_size))
+        return events
 
     def _feed(self, data: bytes) -> list[dict[str, Any]]:
         if not data:
@@ -118,16 +154,36 @@ class SSEDecoder:
                 self._pending_cr = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         old = self._buffer
-        buffer = old + data if old else data
         # Only the new bytes (and the one before them) can complete a ``\n\n`` boundary.
-        if buffer.find(b"\n\n", max(0, len(old) - 1)) < 0:
-            self._buffer = buffer
+        if data.find(b"\n\n") < 0 and not (data[:1] == b"\n" and old[-1:] == b"\n"):
+            if type(old) is bytearray:
+                old += data  # in place: amortized, no copy of what is already there
+            else:
+                old = bytearray(old)
+                old += data
+                self._buffer = old
+            if len(old) > self._max_event_size:
+                return self._fail([])
             return []
+        if type(old) is bytes:
+            buffer = old + data if old else data
+        else:
+            old += data
+            buffer = bytes(old)  # the one copy of an event that spanned reads
         end = buffer.rfind(b"\n\n")
-        self._buffer = buffer[end + 2 :]
+        self._buffer = tail = buffer[end + 2 :]
+        limit = self._max_event_size
+        if len(tail) > limit:
+            return self._fail(self._decode(buffer[:end], limit))
+        return self._decode(buffer[:end], limit if end >= limit else 0)
+
+    def _decode(self, complete: bytes, limit: int) -> list[dict[str, Any]]:
+        """The events of ``complete`` (whole events); ``limit``: check each one's size (0: no need)."""
         events: list[dict[str, Any]] = []
         append = events.append
-        for block in buffer[:end].split(b"\n\n"):
+        for block in complete.split(b"\n\n"):
+            if limit and len(block) >= limit:  # its size counts the end of its last line
+                return self._fail(events)
             # Fast path for the shape servers send: one ``data: {...}`` line, alone or after exactly
             # one ``event:`` line (whose name the JSON's own ``type`` overrides anyway).
             head, found, data = block.partition(b"data: ")

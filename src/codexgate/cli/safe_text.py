@@ -1,0 +1,25 @@
+"""Data shown in the terminal: never read as rich markup, control characters escaped, long values cut.
+
+A model name, a key name or an upstream field can hold ``[red]``-style markup, terminal escapes
+(``\\x1b[2J``) or line breaks. Wrapped in :func:`plain` it is a :class:`rich.text.Text`, which rich
+prints as it is, with the control characters shown as escapes (``\\x1b``, ``\\n``) and anything
+longer than ``limit`` characters cut with an ellipsis.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from codexgate.observability.logging import escape_controls
+
+__all__ = ["CELL_LIMIT", "plain"]
+
+CELL_LIMIT = 200  # characters of one value: real names are far shorter
+
+
+def plain(value: object, limit: int = CELL_LIMIT, *, keep_newlines: bool = False) -> Text:
+    """``value`` as literal terminal text (``None`` shows as ``-``); ``keep_newlines`` for messages."""
+    text = "-" if value is None else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return Text(escape_controls(text, keep_newlines=keep_newlines))
