@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from codexgate.files import ensure_private_dir
+from codexgate.files import ensure_private_dir, write_target
 
 
 class LockTimeout(Exception):
@@ -23,7 +23,10 @@ class LockTimeout(Exception):
 
 
 def lock_path(credential_file: Path) -> Path:
-    return credential_file.with_name(credential_file.name + ".lock")
+    """The lock beside the file the credentials really live in: two paths to one file (a symlinked
+    ``auth.json``) share one lock."""
+    target = write_target(credential_file)
+    return target.with_name(target.name + ".lock")
 
 
 @contextlib.asynccontextmanager
