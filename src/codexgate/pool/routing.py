@@ -1,0 +1,393 @@
+"""The routing policy: which account serves a request, or why none can. A pure function over states.
+
+:func:`choose` reads the accounts (key → :class:`AccountState`, in the pool's order), a
+:class:`RouteRequest` and ``now``, and returns a :class:`Decision`. It changes nothing: the caller
+(see :class:`codexgate.pool.router.Router`) remembers session bindings and calls
+:func:`codexgate.pool.health.begin_stream` on the chosen account before its next await.
+
+Order of preference: the account bound to content the request carries; then, with ``sticky``, the
+session's account; then the strategy's pick among usable accounts not yet tried for this request and
+under the stream cap. Accounts in a transient backoff are picked only when no other account can serve,
+so a backoff never takes the last usable account out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from codexgate.errors import APIError
+from codexgate.pool.accounts import AccountState, AccountStatus
+
+__all__ = ["Decision", "NoAccountReason", "Refusal", "RouteRequest", "RoutingPolicy", "Strategy", "choose"]
+
+
+class Strategy(StrEnum):
+    STICKY = "sticky"
+    LEAST_USED = "least_used"
+    ROUND_ROBIN = "round_robin"
+    FILL_FIRST = "fill_first"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPolicy:
+    strategy: Strategy = Strategy.STICKY
+    fill_threshold: float = 95.0  # fill_first moves to the next account at this used %
+    account_max_streams: int | None = None  # concurrent streams per account; None: no cap
+
+
+@dataclass(slots=True)
+class RouteRequest:
+    """What the policy needs to know about one request (read-only; not frozen only because a frozen
+    dataclass costs a microsecond to build, a twentieth of a decision's budget)."""
+
+    model: str
+    session_key: str | None = None  # scoped per API key (see sticky.scoped_session_key)
+    session_account: str | None = None  # the account the session is bound to (looked up by the caller)
+    tried: frozenset[str] = frozenset()  # accounts that already failed this request
+    bound_account: str | None = None  # the account that produced account-bound content in the request
+    bound_droppable: bool = True  # encrypted reasoning: True; a compaction item: False
+    rotation: int = 0  # round_robin's counter (the caller advances it)
+
+
+class NoAccountReason(StrEnum):
+    NO_ACCOUNTS = "no_accounts"
+    ALL_TRIED = "all_tried"  # every usable account failed this request: answer with the last upstream error
+    ALL_FULL = "all_full"
+    ALL_COOLING = "all_cooling"
+    MODEL_NOT_INCLUDED = "model_not_included"
+    NEEDS_LOGIN = "needs_login"
+    UNAVAILABLE = "unavailable"  # disabled, paused or needing login, in some mix
+    BOUND_UNAVAILABLE = "bound_unavailable"  # a compaction item bound to an account that cannot serve
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why no account can serve, as the client will see it."""
+
+    reason: NoAccountReason
+    status: int
+    code: str
+    message: str
+    accounts: tuple[str, ...] = ()  # aliases of the accounts concerned (never a token, never an email)
+    resets_at: float | None = None
+    retry_after: int | None = None
+
+    def to_error(self) -> APIError:
+        headers = {"retry-after": str(self.retry_after)} if self.retry_after is not None else None
+        extra: dict[str, Any] = {}
+        if self.resets_at is not None:
+            extra["resets_at"] = math.ceil(self.resets_at)
+        if self.retry_after is not None and self.reason in (
+            NoAccountReason.ALL_COOLING,
+            NoAccountReason.BOUND_UNAVAILABLE,
+        ):
+            extra["resets_in_seconds"] = self.retry_after
+        error_type = self.code if self.code == "usage_limit_reached" else _type_for(self.status)
+        return APIError(self.status, self.message, type=error_type, code=self.code, headers=headers, extra=extra)
+
+
+@dataclass(slots=True)
+class Decision:
+    """The policy's answer (read-only): an account, or the refusal saying why none can serve."""
+
+    account: AccountState | None
+    probe: bool = False  # the account's cooldown is over: this request is its one probe
+    #: accounts whose encrypted reasoning the caller must drop from the request (they cannot be read here)
+    drop_reasoning_from: frozenset[str] = frozenset()
+    #: whether the session should now be bound to ``account`` (False when only this request goes elsewhere)
+    bind_session: bool = False
+    refusal: Refusal | None = field(default=None)
+
+
+def _type_for(status: int) -> str:
+    return {401: "authentication_error", 429: "rate_limit_error", 409: "invalid_request_error"}.get(
+        status, "server_error"
+    )
+
+
+def _when(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+
+
+def _retry_after(resets_at: float, now: float) -> int:
+    return max(math.ceil(resets_at - now), 1)
+
+
+def _serves(account: AccountState, request: RouteRequest, now: float, cap: int | None) -> bool:
+    return (
+        account.key not in request.tried
+        and account.usable(now, request.model)
+        and (cap is None or account.streams_in_flight < cap)
+    )
+
+
+def choose(accounts: Mapping[str, AccountState], request: RouteRequest, now: float, policy: RoutingPolicy) -> Decision:
+    """The account for ``request``, or a :class:`Refusal` saying why none can serve it."""
+    if not accounts:
+        return Decision(None, refusal=_no_accounts())
+    cap = policy.account_max_streams
+    drop: frozenset[str] = frozenset()
+
+    bound_key = request.bound_account
+    if bound_key is not None:
+        bound = accounts.get(bound_key)
+        if bound is not None and _serves(bound, request, now, cap):
+            return Decision(bound, probe=bound.probing(now), bind_session=_bind(request, bound, accounts, now))
+        if not request.bound_droppable:
+            return Decision(None, refusal=_bound_refusal(bound_key, bound, request, now, cap))
+        drop = frozenset((bound_key,))
+
+    strategy = policy.strategy
+    fallback: AccountState | None = None
+    rebind = False
+    if strategy is Strategy.STICKY and request.session_key is not None:
+        held = accounts.get(request.session_account) if request.session_account is not None else None
+        if held is not None and _serves(held, request, now, cap):
+            if not held.in_backoff(now):
+                return Decision(held, probe=held.probing(now), drop_reasoning_from=drop)
+            fallback = held  # in a short backoff: another account serves this request if one can
+        # Tried, full or backing off: only this request goes elsewhere; the session moves when its account
+        # cannot serve at all (or it had none).
+        rebind = held is None or not held.usable(now, request.model)
+
+    if strategy is Strategy.ROUND_ROBIN:
+        best = _round_robin(accounts, request, now, cap)
+    elif strategy is Strategy.FILL_FIRST:
+        best = _fill_first(accounts, request, now, cap, policy.fill_threshold)
+    else:
+        best = _least_used(accounts, request, now, cap)
+    if best is None:
+        return Decision(None, refusal=_refusal(accounts, request, now, cap))
+    if fallback is not None and best.in_backoff(now):
+        return Decision(fallback, probe=fallback.probing(now), drop_reasoning_from=drop)
+    return Decision(best, probe=best.probing(now), drop_reasoning_from=drop, bind_session=rebind)
+
+
+def _bind(request: RouteRequest, chosen: AccountState, accounts: Mapping[str, AccountState], now: float) -> bool:
+    """A request that follows its bound content rebinds its session only when the session's account is gone."""
+    held = accounts.get(request.session_account) if request.session_account is not None else None
+    return request.session_key is not None and (held is None or not held.usable(now, request.model))
+
+
+def _least_used(
+    accounts: Mapping[str, AccountState], request: RouteRequest, now: float, cap: int | None
+) -> AccountState | None:
+    """The usable account ranked lowest by (in backoff, used %, streams in flight, requests today).
+
+    The hot loop of a sticky miss: :meth:`AccountState.usable` and :meth:`AccountState.used_percent` are
+    inlined here (tests check this loop against them) to keep a decision over 100 accounts within budget.
+    """
+    active, cooling = AccountStatus.ACTIVE, AccountStatus.COOLING
+    tried, model = request.tried, request.model
+    best: AccountState | None = None
+    best_off, best_used, best_streams, best_requests = True, 0.0, 0, 0
+    for account in accounts.values():
+        status = account.status
+        if status is not active:
+            if status is not cooling or account.probe_in_flight:
+                continue
+            until = account.cooling_until
+            if until is not None and until > now:
+                continue
+        if account.disabled_models:
+            until = account.disabled_models.get(model)
+            if until is not None and until > now:
+                continue
+        if tried and account.key in tried:
+            continue
+        streams = account.streams_in_flight
+        if cap is not None and streams >= cap:
+            continue
+        backoff = account.backoff_until
+        off = backoff is not None and backoff > now
+        if best is not None and off and not best_off:
+            continue
+        used = account._used if account._used_from <= now < account._used_until else account.refresh_used(now)
+        if best is not None and off == best_off:
+            if used > best_used:
+                continue
+            if used == best_used:
+                if streams > best_streams:
+                    continue
+                if streams == best_streams and account.requests_today >= best_requests:
+                    continue
+        best, best_off, best_used, best_streams, best_requests = account, off, used, streams, account.requests_today
+    return best
+
+
+def _round_robin(
+    accounts: Mapping[str, AccountState], request: RouteRequest, now: float, cap: int | None
+) -> AccountState | None:
+    count = len(accounts)
+    start = request.rotation % count
+    best: AccountState | None = None
+    best_rank: tuple[bool, int] | None = None
+    for index, account in enumerate(accounts.values()):
+        if not _serves(account, request, now, cap):
+            continue
+        rank = (account.in_backoff(now), (index - start) % count)
+        if best_rank is None or rank < best_rank:
+            best, best_rank = account, rank
+    return best
+
+
+def _fill_first(
+    accounts: Mapping[str, AccountState], request: RouteRequest, now: float, cap: int | None, threshold: float
+) -> AccountState | None:
+    for account in accounts.values():
+        if (
+            _serves(account, request, now, cap)
+            and not account.in_backoff(now)
+            and account.used_percent(now) < threshold
+        ):
+            return account
+    return _least_used(accounts, request, now, cap)
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def _no_accounts() -> Refusal:
+    return Refusal(
+        NoAccountReason.NO_ACCOUNTS,
+        401,
+        "no_account",
+        "No ChatGPT account is signed in. Run `codexgate login` to add one.",
+    )
+
+
+def _state_phrase(account: AccountState, request: RouteRequest, now: float, cap: int | None) -> str:
+    status = account.status
+    if status is AccountStatus.NEEDS_LOGIN:
+        return "needs login (run `codexgate login`)"
+    if status is AccountStatus.DISABLED:
+        return f"disabled ({account.disabled_reason or 'by the backend'})"
+    if status is AccountStatus.PAUSED:
+        return "paused (`codexgate accounts resume` brings it back)"
+    if status is AccountStatus.COOLING and account.cooling_until is not None and account.cooling_until > now:
+        return f"at its usage limit until {_when(account.cooling_until)}"
+    if status is AccountStatus.COOLING:
+        return "being probed after its usage limit reset"
+    until = account.disabled_models.get(request.model)
+    if until is not None and until > now:
+        return f"its plan does not include {request.model}"
+    if cap is not None and account.streams_in_flight >= cap:
+        return f"at its cap of {cap} concurrent streams"
+    return "already tried for this request"
+
+
+def _bound_refusal(
+    key: str, account: AccountState | None, request: RouteRequest, now: float, cap: int | None
+) -> Refusal:
+    if account is None:
+        return Refusal(
+            NoAccountReason.BOUND_UNAVAILABLE,
+            409,
+            "compaction_account_unavailable",
+            "The conversation carries a compacted history that only the account which produced it can read, "
+            "and that account is no longer in the pool. Start a new conversation.",
+        )
+    phrase = _state_phrase(account, request, now, cap)
+    reset = account.earliest_reset(now)
+    if reset is not None or (cap is not None and account.streams_in_flight >= cap):
+        retry_after = _retry_after(reset, now) if reset is not None else 1
+        status = 429
+    else:
+        retry_after, status = None, 503
+    message = (
+        f"The conversation carries a compacted history that only account {account.alias} can read, and it "
+        f"cannot serve now: {phrase}."
+    )
+    if reset is not None:
+        message += f" Retry after {_when(max(reset, now))}."
+    return Refusal(
+        NoAccountReason.BOUND_UNAVAILABLE,
+        status,
+        "compaction_account_unavailable",
+        message,
+        accounts=(account.alias,),
+        resets_at=max(reset, now) if reset is not None else None,
+        retry_after=retry_after,
+    )
+
+
+def _refusal(accounts: Mapping[str, AccountState], request: RouteRequest, now: float, cap: int | None) -> Refusal:
+    tried: list[AccountState] = []
+    full: list[AccountState] = []
+    cooling: list[AccountState] = []
+    not_included: list[AccountState] = []
+    login: list[AccountState] = []
+    out: list[AccountState] = []  # disabled or paused
+    for account in accounts.values():
+        status = account.status
+        if status is AccountStatus.NEEDS_LOGIN:
+            login.append(account)
+        elif status is AccountStatus.DISABLED or status is AccountStatus.PAUSED:
+            out.append(account)
+        elif status is AccountStatus.COOLING and not account.usable(now):
+            cooling.append(account)
+        elif not account.usable(now, request.model):
+            not_included.append(account)
+        elif account.key in request.tried:
+            tried.append(account)
+        else:
+            full.append(account)
+    details = "; ".join(f"{a.alias}: {_state_phrase(a, request, now, cap)}" for a in accounts.values())
+    if tried:
+        return Refusal(
+            NoAccountReason.ALL_TRIED,
+            503,
+            "no_account_left",
+            f"Every account that could serve this request has failed it ({details}).",
+            accounts=tuple(a.alias for a in tried),
+        )
+    if full:
+        return Refusal(
+            NoAccountReason.ALL_FULL,
+            429,
+            "too_many_concurrent_streams",
+            f"Every account is at its cap of {cap} concurrent streams; retry shortly.",
+            accounts=tuple(a.alias for a in full),
+            retry_after=1,
+        )
+    if cooling:
+        earliest = min(a.earliest_reset(now) or now for a in cooling)
+        earliest = max(earliest, now)
+        return Refusal(
+            NoAccountReason.ALL_COOLING,
+            429,
+            "usage_limit_reached",
+            f"Every ChatGPT account has reached its usage limit; the first one resets at {_when(earliest)} "
+            f"({details}).",
+            accounts=tuple(a.alias for a in cooling),
+            resets_at=earliest,
+            retry_after=_retry_after(earliest, now),
+        )
+    if not_included:
+        return Refusal(
+            NoAccountReason.MODEL_NOT_INCLUDED,
+            429,
+            "usage_not_included",
+            f"No account's plan includes {request.model} ({details}).",
+            accounts=tuple(a.alias for a in not_included),
+        )
+    if login and not out:
+        return Refusal(
+            NoAccountReason.NEEDS_LOGIN,
+            401,
+            "invalid_credentials",
+            f"Every ChatGPT account needs a new login: {details}.",
+            accounts=tuple(a.alias for a in login),
+        )
+    return Refusal(
+        NoAccountReason.UNAVAILABLE,
+        503,
+        "no_account_available",
+        f"No ChatGPT account can serve requests: {details}.",
+        accounts=tuple(a.alias for a in login + out),
+    )
