@@ -471,3 +471,45 @@ def test_no_strategy_ever_picks_an_unusable_account(strategy: Strategy) -> None:
     router = Router(RoutingPolicy(strategy))
     for n in range(8):
         assert serve(router, accounts, NOW + n, session_key=f"s{n % 3}").alias == "d"
+
+
+def test_content_binding_moves_a_session_only_under_sticky_and_only_when_it_has_no_usable_account() -> None:
+    accounts = pool("a", "b")
+    a, b = by_alias(accounts, "a"), by_alias(accounts, "b")
+    reasoning = content_key("from-a")
+    sticky = Router()
+    sticky.remember_content([reasoning], a.key, NOW)
+    assert serve(sticky, accounts, NOW, session_key="new", reasoning_keys=[reasoning]) is a
+    assert sticky.sessions.get("new", NOW) == a.key  # a new session follows its content
+    sticky.sessions.put("on-b", b.key, NOW)
+    assert serve(sticky, accounts, NOW, session_key="on-b", reasoning_keys=[reasoning]) is a
+    assert sticky.sessions.get("on-b", NOW) == b.key  # its account still serves: the binding stays
+    least = Router(RoutingPolicy(Strategy.LEAST_USED))
+    least.remember_content([reasoning], a.key, NOW)
+    serve(least, accounts, NOW, session_key="s", reasoning_keys=[reasoning])
+    assert len(least.sessions) == 0  # other strategies keep no session map
+
+
+@pytest.mark.parametrize(
+    ("prepare", "status", "error_type"),
+    [
+        ("cool", 429, "usage_limit_reached"),
+        ("login", 401, "authentication_error"),
+        ("disable", 503, "server_error"),
+        ("exclude_model", 429, "usage_not_included"),
+    ],
+)
+def test_refusals_become_errors_of_the_usual_shape(prepare: str, status: int, error_type: str) -> None:
+    accounts = pool("a")
+    a = by_alias(accounts, "a")
+    {
+        "cool": lambda: health.usage_limit(a, NOW + 60, NOW),
+        "login": lambda: health.unauthorized_after_refresh(a, NOW),
+        "disable": lambda: health.forbidden(a, "deactivated", NOW),
+        "exclude_model": lambda: health.usage_not_included(a, MODEL, NOW),
+    }[prepare]()
+    refusal = choose(accounts, RouteRequest(MODEL), NOW, RoutingPolicy()).refusal
+    assert refusal is not None
+    error = refusal.to_error()
+    assert (error.status_code, error.type) == (status, error_type)
+    assert error.envelope()["error"]["message"] == refusal.message and "a" in refusal.accounts

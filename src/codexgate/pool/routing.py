@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from codexgate.errors import APIError
+from codexgate.errors import APIError, type_for_status
 from codexgate.pool.accounts import AccountState, AccountStatus
 
 __all__ = ["Decision", "NoAccountReason", "Refusal", "RouteRequest", "RoutingPolicy", "Strategy", "choose"]
@@ -87,7 +87,9 @@ class Refusal:
             NoAccountReason.BOUND_UNAVAILABLE,
         ):
             extra["resets_in_seconds"] = self.retry_after
-        error_type = self.code if self.code == "usage_limit_reached" else _type_for(self.status)
+        # The backend's own usage-limit types are kept as the type, as for a single account today.
+        limit = self.code in ("usage_limit_reached", "usage_not_included")
+        error_type = self.code if limit else type_for_status(self.status)
         return APIError(self.status, self.message, type=error_type, code=self.code, headers=headers, extra=extra)
 
 
@@ -102,12 +104,6 @@ class Decision:
     #: whether the session should now be bound to ``account`` (False when only this request goes elsewhere)
     bind_session: bool = False
     refusal: Refusal | None = field(default=None)
-
-
-def _type_for(status: int) -> str:
-    return {401: "authentication_error", 429: "rate_limit_error", 409: "invalid_request_error"}.get(
-        status, "server_error"
-    )
 
 
 def _when(unix: float) -> str:
@@ -137,7 +133,8 @@ def choose(accounts: Mapping[str, AccountState], request: RouteRequest, now: flo
     if bound_key is not None:
         bound = accounts.get(bound_key)
         if bound is not None and _serves(bound, request, now, cap):
-            return Decision(bound, probe=bound.probing(now), bind_session=_bind(request, bound, accounts, now))
+            bind = policy.strategy is Strategy.STICKY and _session_lost(request, accounts, now)
+            return Decision(bound, probe=bound.probing(now), bind_session=bind)
         if not request.bound_droppable:
             return Decision(None, refusal=_bound_refusal(bound_key, bound, request, now, cap))
         drop = frozenset((bound_key,))
@@ -168,8 +165,9 @@ def choose(accounts: Mapping[str, AccountState], request: RouteRequest, now: flo
     return Decision(best, probe=best.probing(now), drop_reasoning_from=drop, bind_session=rebind)
 
 
-def _bind(request: RouteRequest, chosen: AccountState, accounts: Mapping[str, AccountState], now: float) -> bool:
-    """A request that follows its bound content rebinds its session only when the session's account is gone."""
+def _session_lost(request: RouteRequest, accounts: Mapping[str, AccountState], now: float) -> bool:
+    """Whether the request's session has no account that can serve it (a request that follows its bound
+    content moves its session only then)."""
     held = accounts.get(request.session_account) if request.session_account is not None else None
     return request.session_key is not None and (held is None or not held.usable(now, request.model))
 
