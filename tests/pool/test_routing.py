@@ -167,9 +167,10 @@ def test_one_500_does_not_bench_the_only_account() -> None:
     for n in range(12):  # each failure doubles the backoff, capped; the account keeps serving
         health.transient_failure(solo, NOW + n)
         decision = router.route(accounts, model=MODEL, now=NOW + n, session_key="s")
-        assert decision.account is solo
+        assert decision.account is solo and not decision.passthrough  # by the backoff rule itself
     for strategy in Strategy:
-        assert choose(accounts, RouteRequest(MODEL, "s"), NOW, RoutingPolicy(strategy)).account is solo
+        policy = RoutingPolicy(strategy, one_account_passthrough=False)
+        assert choose(accounts, RouteRequest(MODEL, "s"), NOW, policy).account is solo
 
 
 def test_a_backed_off_account_is_avoided_while_another_can_serve_and_used_when_none_can() -> None:
@@ -437,18 +438,25 @@ def test_the_inlined_least_used_loop_matches_the_account_methods(
 
 
 @settings(max_examples=300, deadline=None)
-@given(state=account_states, strategy=st.sampled_from(list(Strategy)), failures=st.integers(0, 8))
-def test_a_single_account_is_refused_only_when_the_backend_would_refuse_it_too(
-    state: dict[str, object], strategy: Strategy, failures: int
+@given(
+    state=account_states,
+    strategy=st.sampled_from(list(Strategy)),
+    failures=st.integers(0, 8),
+    passthrough=st.booleans(),
+)
+def test_a_single_account_is_refused_only_for_what_the_backend_would_refuse_too(
+    state: dict[str, object], strategy: Strategy, failures: int, passthrough: bool
 ) -> None:
-    """With one account and no stream cap, the pool turns a request away only for a running usage limit
-    (or an open probe), a needed login, a disabled or paused account, or a model the plan lacks — never for
-    backoff, windows or busy streams."""
+    """With one account and no stream cap, the pool never turns a request away for backoff, windows or busy
+    streams. With ``one_account_passthrough`` (the default) it sends everything but a paused account's
+    requests, as the gateway did before pools; without it, it also refuses for a running usage limit (or an
+    open probe), a needed login, a disabled account or a model the plan lacks."""
     accounts = build([state])
     account = next(iter(accounts.values()))
     for n in range(failures):
         health.transient_failure(account, NOW - n)
-    decision = choose(accounts, RouteRequest(MODEL, "s"), NOW, RoutingPolicy(strategy))
+    policy = RoutingPolicy(strategy, one_account_passthrough=passthrough)
+    decision = choose(accounts, RouteRequest(MODEL, "s"), NOW, policy)
     hard_out = (
         account.status in (AccountStatus.NEEDS_LOGIN, AccountStatus.DISABLED, AccountStatus.PAUSED)
         or (
@@ -457,9 +465,35 @@ def test_a_single_account_is_refused_only_when_the_backend_would_refuse_it_too(
         )
         or account.disabled_models.get(MODEL, NOW) > NOW
     )
-    assert (decision.account is None) == hard_out
-    if decision.account is not None:
+    if passthrough:
+        assert (decision.account is None) == (account.status is AccountStatus.PAUSED)
+        assert decision.passthrough == (hard_out and account.status is not AccountStatus.PAUSED)
+    else:
+        assert (decision.account is None) == hard_out
+    if decision.account is not None and not decision.passthrough:
         assert decision.probe == (account.status is AccountStatus.COOLING)
+
+
+def test_the_only_account_gets_requests_while_cooling_as_before_pools_and_a_success_ends_the_cooldown() -> None:
+    accounts = pool("solo")
+    solo = by_alias(accounts, "solo")
+    router = Router()
+    reasoning, compaction = content_key("r"), content_key("c")
+    router.remember_content([reasoning, compaction], solo.key, NOW)
+    health.usage_limit(solo, NOW + 3600, NOW)
+    decision = router.route(
+        accounts, model=MODEL, now=NOW + 1, session_key="s", reasoning_keys=[reasoning], compaction_keys=[compaction]
+    )
+    assert decision.account is solo and decision.passthrough and not decision.drop_reasoning_from
+    health.begin_stream(solo, decision.probe)
+    health.success(solo)  # the backend lifted the limit early: the account is active again at once
+    health.end_stream(solo)
+    assert solo.status is AccountStatus.ACTIVE
+    assert not router.route(accounts, model=MODEL, now=NOW + 2).passthrough
+    # Each account is still tried once per request, and a paused account stays paused.
+    assert router.route(accounts, model=MODEL, now=NOW + 3, tried=frozenset({solo.key})).account is None
+    health.pause(solo)
+    assert router.route(accounts, model=MODEL, now=NOW + 3).account is None
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
@@ -508,7 +542,8 @@ def test_refusals_become_errors_of_the_usual_shape(prepare: str, status: int, er
         "disable": lambda: health.forbidden(a, "deactivated", NOW),
         "exclude_model": lambda: health.usage_not_included(a, MODEL, NOW),
     }[prepare]()
-    refusal = choose(accounts, RouteRequest(MODEL), NOW, RoutingPolicy()).refusal
+    single_as_a_pool = RoutingPolicy(one_account_passthrough=False)
+    refusal = choose(accounts, RouteRequest(MODEL), NOW, single_as_a_pool).refusal
     assert refusal is not None
     error = refusal.to_error()
     assert (error.status_code, error.type) == (status, error_type)

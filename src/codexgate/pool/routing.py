@@ -38,6 +38,10 @@ class RoutingPolicy:
     strategy: Strategy = Strategy.STICKY
     fill_threshold: float = 95.0  # fill_first moves to the next account at this used %
     account_max_streams: int | None = None  # concurrent streams per account; None: no cap
+    #: With exactly one account the pool sends every request the gateway would have sent before pools
+    #: existed (all but a paused account's, or past the stream cap): the backend's own answer (a 429 with
+    #: its reset time, a 401, a 403) reaches the client, and a limit lifted early is seen at once.
+    one_account_passthrough: bool = True
 
 
 @dataclass(slots=True)
@@ -103,6 +107,8 @@ class Decision:
     drop_reasoning_from: frozenset[str] = frozenset()
     #: whether the session should now be bound to ``account`` (False when only this request goes elsewhere)
     bind_session: bool = False
+    #: the only account of the pool, sent the request although its state says it cannot serve
+    passthrough: bool = False
     refusal: Refusal | None = field(default=None)
 
 
@@ -136,6 +142,9 @@ def choose(accounts: Mapping[str, AccountState], request: RouteRequest, now: flo
             bind = policy.strategy is Strategy.STICKY and _session_lost(request, accounts, now)
             return Decision(bound, probe=bound.probing(now), bind_session=bind)
         if not request.bound_droppable:
+            only = _passthrough(accounts, request, cap, policy)
+            if only is not None and only is bound:
+                return Decision(only, passthrough=True)
             return Decision(None, refusal=_bound_refusal(bound_key, bound, request, now, cap))
         drop = frozenset((bound_key,))
 
@@ -159,10 +168,27 @@ def choose(accounts: Mapping[str, AccountState], request: RouteRequest, now: flo
     else:
         best = _least_used(accounts, request, now, cap)
     if best is None:
+        only = _passthrough(accounts, request, cap, policy)
+        if only is not None:
+            return Decision(only, drop_reasoning_from=drop - {only.key}, passthrough=True)
         return Decision(None, refusal=_refusal(accounts, request, now, cap))
     if fallback is not None and best.in_backoff(now):
         return Decision(fallback, probe=fallback.probing(now), drop_reasoning_from=drop)
     return Decision(best, probe=best.probing(now), drop_reasoning_from=drop, bind_session=rebind)
+
+
+def _passthrough(
+    accounts: Mapping[str, AccountState], request: RouteRequest, cap: int | None, policy: RoutingPolicy
+) -> AccountState | None:
+    """The pool's only account when the request goes to it whatever its state (see ``one_account_passthrough``)."""
+    if not policy.one_account_passthrough or len(accounts) != 1:
+        return None
+    (only,) = accounts.values()
+    if only.status is AccountStatus.PAUSED or only.key in request.tried:
+        return None
+    if cap is not None and only.streams_in_flight >= cap:
+        return None
+    return only
 
 
 def _session_lost(request: RouteRequest, accounts: Mapping[str, AccountState], now: float) -> bool:
