@@ -4,8 +4,9 @@ Run: ``uv run python bench/bench_routing.py [--accounts 100] [--count 20000] [--
 of accounts with varied usage windows (some cooling, some backing off, some with streams in flight) and
 times :meth:`codexgate.pool.router.Router.route` for a sticky hit (the session's account serves) and a
 sticky miss (a new session: the least-used account), plus :func:`codexgate.pool.routing.choose` alone for
-``least_used``. Prints microseconds per decision (best of ``--repeat`` runs); ``--json`` prints the figures
-as JSON too. The issue's budget is 20 µs per decision over 100 accounts.
+``least_used``. Prints the CPU microseconds per decision (process time, so that other processes on a
+shared machine do not inflate it; best of ``--repeat`` runs); ``--json`` prints the figures as JSON too.
+The issue's budget is 20 µs per decision over 100 accounts.
 """
 
 from __future__ import annotations

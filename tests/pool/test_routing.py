@@ -548,3 +548,18 @@ def test_refusals_become_errors_of_the_usual_shape(prepare: str, status: int, er
     error = refusal.to_error()
     assert (error.status_code, error.type) == (status, error_type)
     assert error.envelope()["error"]["message"] == refusal.message and "a" in refusal.accounts
+
+
+def test_compaction_bound_to_an_account_that_needs_login_or_is_disabled() -> None:
+    accounts = pool("a", "b")
+    a = by_alias(accounts, "a")
+    router = Router()
+    compaction = content_key("compacted")
+    router.remember_content([compaction], a.key, NOW)
+    health.unauthorized_after_refresh(a, NOW)
+    refusal = router.route(accounts, model=MODEL, now=NOW, compaction_keys=[compaction]).refusal
+    assert refusal is not None and refusal.status == 401 and "needs login" in refusal.message
+    assert refusal.retry_after is None
+    health.forbidden(a, "account deactivated", NOW)
+    refusal = router.route(accounts, model=MODEL, now=NOW, compaction_keys=[compaction]).refusal
+    assert refusal is not None and refusal.status == 503 and "disabled" in refusal.message
