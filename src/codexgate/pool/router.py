@@ -9,8 +9,18 @@ Wiring (the upstream layer, per request)::
     if decision.account is None: raise decision.refusal.to_error()   # or the last upstream error (ALL_TRIED)
     health.begin_stream(decision.account, decision.probe, day)       # before the next await
     # drop encrypted reasoning whose content key is bound to an account in decision.drop_reasoning_from
-    ...
-    router.remember_content(keys of encrypted content in the answer, decision.account.key, now)
+    try:
+        # before the first byte, per answer:
+        #   usage_limit_reached  → health.usage_limit(account, resets_at, now); tried |= {key}; route again
+        #   usage_not_included   → health.usage_not_included(account, model, now); tried |= {key}; route again
+        #   401 after a refresh  → health.unauthorized_after_refresh(account, now)
+        #   403                  → health.forbidden(account, body_text, now)
+        #   5xx, timeout, reset  → health.transient_failure(account, now)
+        #   the first event      → health.success(account)
+        # x-codex-* headers / codex.rate_limits → health.update_windows(account, snapshot, now)
+        router.remember_content(keys of encrypted content in the answer, decision.account.key, now)
+    finally:
+        health.end_stream(decision.account)
 """
 
 from __future__ import annotations
