@@ -68,8 +68,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     app.state.key_store = key_store
     app.state.metrics = metrics
     for router in ROUTERS:
-        app.include_router(router)
-    routes = RouteTable(app.router.routes)
+        app.include_router(router)  # without a prefix: the routers' paths are the app's
+    routes = RouteTable(route for router in ROUTERS for route in router.routes)
 
     async def answer_error(request: Request, exc: Exception) -> Response:
         return exception_response(exc, request.scope, routes.dialect_for(request.scope))
