@@ -10,11 +10,11 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-import codexgate.server.app as app_module
 from codexgate.errors import APIError
 from codexgate.server.asgi import GatewayASGI
 from codexgate.server.endpoints import RouteTable, endpoint, spec_of
 from codexgate.server.errors import anthropic_type, envelope
+from codexgate.server.routes import ROUTERS
 from tests.server.conftest import ORIGIN, client_for, in_process_gateway
 
 messages = APIRouter()
@@ -37,7 +37,7 @@ async def create_message(request: Request) -> Response:
 
 @pytest.fixture
 async def anthropic_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[GatewayASGI, str]]:
-    monkeypatch.setattr(app_module, "ROUTERS", (*app_module.ROUTERS, messages))
+    monkeypatch.setattr("codexgate.server.app.ROUTERS", (*ROUTERS, messages))
     SEEN.clear()
     async with in_process_gateway(tmp_path / "home", keys=("cli",), cors_origins=[ORIGIN]) as (app, keys):
         yield app, keys["cli"]

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ChatCompletionAggregator
 from codexgate.protocol.chat_to_responses import map_chat_request
+from codexgate.protocol.shapes import REASONING_FORMATS
 from codexgate.protocol.sse_writer import DONE, encode_chunks
 from codexgate.protocol.stream_translator import ChatStreamTranslator
 from codexgate.server.answers import aggregated, streamed
@@ -25,7 +26,6 @@ from codexgate.server.streaming import StreamOutcome
 router = APIRouter()
 logger = logging.getLogger("codexgate.server")
 
-REASONING_FORMATS = ("reasoning_content", "think", "hidden")
 REASONING_HEADER = "x-codexgate-reasoning"
 
 
