@@ -328,7 +328,10 @@ def measure_translation(results: dict[str, Any], repeat: int) -> None:
     best = float("inf")
     for _ in range(max(repeat, 1)):
         started = time.perf_counter()
-        decoder, translator = SSEDecoder(), ChatStreamTranslator(model="gpt-5", include_usage=True)
+        decoder, translator = (
+            SSEDecoder(),
+            ChatStreamTranslator(model="gpt-5", include_usage=True, completion_id="chatcmpl-bench", created=1),
+        )
         feed = translator.feed
         for piece in pieces:
             chunks: list[dict[str, Any]] = []

@@ -99,7 +99,9 @@ def main() -> None:
         decoder.close()
 
     def translate() -> list[dict[str, Any]]:
-        translator = ChatStreamTranslator(model="gpt-5-high", include_usage=True)
+        translator = ChatStreamTranslator(
+            model="gpt-5-high", include_usage=True, completion_id="chatcmpl-bench", created=1
+        )
         chunks: list[dict[str, Any]] = []
         for event in events:
             chunks += translator.feed(event)
@@ -112,7 +114,9 @@ def main() -> None:
 
     def total() -> None:
         decoder = SSEDecoder()
-        translator = ChatStreamTranslator(model="gpt-5-high", include_usage=True)
+        translator = ChatStreamTranslator(
+            model="gpt-5-high", include_usage=True, completion_id="chatcmpl-bench", created=1
+        )
         feed = translator.feed
         for piece in pieces:
             out: list[dict[str, Any]] = []

@@ -25,6 +25,8 @@ class Replayed:
 def translate(events: list[dict[str, Any]], **options: Any) -> tuple[list[dict[str, Any]], ChatStreamTranslator]:
     options.setdefault("model", "gpt-test")
     options.setdefault("include_usage", True)
+    options.setdefault("completion_id", "chatcmpl-test")
+    options.setdefault("created", 1700000000)
     translator = ChatStreamTranslator(**options)
     chunks: list[dict[str, Any]] = []
     for event in events:

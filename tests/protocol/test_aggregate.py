@@ -107,7 +107,7 @@ def test_failures_raise(builder: StreamBuilder, code: str) -> None:
 def test_response_aggregator_rebuilds_output_in_order() -> None:
     builder = StreamBuilder().created().reasoning([["r"]]).message(["a", "b"]).function_call("c", "f", ["{}"])
     events = builder.completed(keep_output=False).events
-    aggregator = ResponseAggregator(model="alias")
+    aggregator = ResponseAggregator(model="alias", created_at=1700000000)
     for event in events:
         aggregator.feed(event)
     aggregator.finish()

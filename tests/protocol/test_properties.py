@@ -97,7 +97,7 @@ def test_generated_streams_give_one_finish_or_one_error_and_lose_nothing(
         assert got.reasoning == ""
     assert got.roles == ["assistant"] or (got.roles == [] and not any(c.get("choices") for c in chunks))
     # The aggregator agrees with the stream.
-    aggregator = ChatCompletionAggregator(model="m", reasoning_format="reasoning_content")
+    aggregator = ChatCompletionAggregator(model="m", reasoning_format="reasoning_content", completion_id="c", created=1)
     for event in events:
         aggregator.feed(event)
     aggregator.finish()

@@ -177,7 +177,9 @@ def test_stream_translation_matches_recording(record: Recorded, reasoning_format
 @pytest.mark.parametrize("record", STREAMS, ids=_ids(STREAMS))
 def test_chat_aggregator_matches_recording(record: Recorded) -> None:
     want = expected(record.events)
-    aggregator = ChatCompletionAggregator(model="alias-high", reasoning_format="reasoning_content")
+    aggregator = ChatCompletionAggregator(
+        model="alias-high", reasoning_format="reasoning_content", completion_id="chatcmpl-x", created=7
+    )
     for event in record.events:
         aggregator.feed(event)
     aggregator.finish()
@@ -211,7 +213,7 @@ def test_chat_aggregator_matches_recording(record: Recorded) -> None:
 @pytest.mark.parametrize("record", STREAMS, ids=_ids(STREAMS))
 def test_response_aggregator_matches_recording(record: Recorded) -> None:
     want = expected(record.events)
-    aggregator = ResponseAggregator()
+    aggregator = ResponseAggregator(created_at=7)
     for event in record.events:
         aggregator.feed(event)
     aggregator.finish()
@@ -308,7 +310,7 @@ def test_response_bodies_through_the_core(record: Recorded, style: str) -> None:
     assert [(c["id"], c["name"], c["arguments"]) for c in got.tool_calls.values()] == calls
     assert got.finish_reasons == ["tool_calls" if calls else "stop"]
     assert got.usage_chunks[0]["usage"]["total_tokens"] == body["usage"]["total_tokens"]
-    aggregator = ResponseAggregator()
+    aggregator = ResponseAggregator(created_at=7)
     for event in events:
         aggregator.feed(event)
     aggregator.finish()
@@ -414,7 +416,7 @@ def test_chunk_shapes_match_recorded_chat_streams() -> None:
 def test_completion_shape_matches_recorded_chat_bodies() -> None:
     bodies = [r.body for r in chat_bodies() if r.body and r.body.get("object") == "chat.completion"]
     assert bodies
-    aggregator = ChatCompletionAggregator(model="m")
+    aggregator = ChatCompletionAggregator(model="m", completion_id="chatcmpl-x", created=7)
     for event in by_name("pydantic-ai/test_openai_responses_stream.yaml#0").events:
         aggregator.feed(event)
     ours = aggregator.result()

@@ -137,7 +137,9 @@ def test_raw_reasoning_text_counts_as_reasoning() -> None:
 
 @pytest.mark.parametrize("mode", ["reasoning_content", "think", "hidden"])
 def test_has_output_is_set_by_reasoning_or_content_not_by_lifecycle(mode: str) -> None:
-    translator = ChatStreamTranslator(model="m", include_usage=False, reasoning_format=mode)
+    translator = ChatStreamTranslator(
+        model="m", include_usage=False, reasoning_format=mode, completion_id="c", created=1
+    )
     builder = StreamBuilder().created().reasoning([["r"]])
     for event in builder.events[:2]:
         translator.feed(event)
@@ -200,7 +202,7 @@ def test_failed_status_mapping(code: str, status: int) -> None:
 
 def test_missing_terminal_event_is_an_error_at_finish() -> None:
     events = StreamBuilder().created().message(["half"]).events[:-1]
-    translator = ChatStreamTranslator(model="m", include_usage=True)
+    translator = ChatStreamTranslator(model="m", include_usage=True, completion_id="c", created=1)
     for event in events:
         translator.feed(event)
     tail = translator.finish()
@@ -238,7 +240,7 @@ def test_empty_answer_still_sends_role_and_one_finish() -> None:
 
 def test_bad_reasoning_format_is_rejected() -> None:
     with pytest.raises(ValueError):
-        ChatStreamTranslator(model="m", include_usage=False, reasoning_format="loud")
+        ChatStreamTranslator(model="m", include_usage=False, reasoning_format="loud", completion_id="c", created=1)
 
 
 def test_citation_indexes_count_from_the_start_of_the_whole_content() -> None:
@@ -277,14 +279,18 @@ def test_citation_indexes_count_from_the_start_of_the_whole_content() -> None:
         {"type": "response.completed", "response": {"id": "r", "status": "completed", "output": [], "usage": None}},
     ]
     for reasoning_format in ("hidden", "think"):
-        translator = ChatStreamTranslator(model="m", include_usage=False, reasoning_format=reasoning_format)
+        translator = ChatStreamTranslator(
+            model="m", include_usage=False, reasoning_format=reasoning_format, completion_id="c", created=1
+        )
         chunks = [chunk for event in events for chunk in translator.feed(dict(event))] + translator.finish()
         deltas = [c["choices"][0]["delta"] for c in chunks if c.get("choices")]
         content = "".join(d.get("content") or "" for d in deltas)
         citation = next(d["annotations"][0]["url_citation"] for d in deltas if d.get("annotations"))
         assert content[citation["start_index"] : citation["end_index"]] == "sunny", reasoning_format
     for reasoning_format in ("hidden", "think"):
-        aggregator = ChatCompletionAggregator(model="m", reasoning_format=reasoning_format)
+        aggregator = ChatCompletionAggregator(
+            model="m", reasoning_format=reasoning_format, completion_id="c", created=1
+        )
         for event in events:
             aggregator.feed(dict(event))
         aggregator.finish()

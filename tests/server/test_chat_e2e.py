@@ -249,7 +249,7 @@ def test_a_client_that_gives_up_on_a_non_stream_answer_stops_the_upstream(gatewa
     gave_up = time.monotonic()
     request = gateway.simulator.responses_requests[-1]
     assert request.wait_closed(3)
-    assert request.disconnected_at is not None and request.disconnected_at - gave_up < 1.0
+    assert request.disconnected_at is not None and request.disconnected_at - gave_up < 3.0  # the answer had > 4 s left
     assert request.events_sent < 25  # it did not run to its end
     with sqlite3.connect(gateway.home / "usage.db") as db:
         deadline = time.monotonic() + 5
@@ -333,7 +333,7 @@ def test_rate_limit_headers_are_passed_on_and_recorded(gateway: Gateway) -> None
 
 
 def test_first_chunk_is_not_buffered_and_disconnect_closes_upstream(gateway: Gateway) -> None:
-    gateway.simulator.enqueue(Scenario("text", text=" ".join(["tok"] * 12), event_delay=0.2))
+    gateway.simulator.enqueue(Scenario("text", text=" ".join(["tok"] * 30), event_delay=0.2))  # a 6 s answer
     started = time.monotonic()
     first_at = None
     with httpx.stream(
@@ -351,16 +351,18 @@ def test_first_chunk_is_not_buffered_and_disconnect_closes_upstream(gateway: Gat
     request = [r for r in gateway.simulator.requests if r.path.endswith("/responses")][-1]
     sent = request.sent_at("response.output_text.delta")
     assert sent is not None
-    # The answer takes > 3 s upstream (events 0.2 s apart); its first token reached the client at once.
+    # The answer takes 6 s upstream (events 0.2 s apart); its first token reached the client long before
+    # the rest (a buffered answer would arrive after 5 s or more). The bounds are wide on purpose.
     print(f"first token: {1000 * (first_at - sent):.1f} ms after the simulator sent it")
-    assert first_at - sent < 0.5
-    assert first_at - started < 1.5
-    deadline = time.monotonic() + 2
+    assert first_at - sent < 2.0
+    assert first_at - started < 3.0
+    deadline = time.monotonic() + 4
     while request.disconnected_at is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert request.disconnected_at is not None
     print(f"upstream closed {1000 * (request.disconnected_at - closed_at):.1f} ms after the client left")
-    assert request.disconnected_at - closed_at < 0.5 + 0.5  # seen closed within 500 ms (+ scheduling slack)
+    assert request.disconnected_at - closed_at < 3.0  # well before the answer's natural end (> 5 s away)
+    assert request.events_sent < 25
 
 
 def test_json_schema_and_image_data_url_reach_upstream(gateway: Gateway) -> None:
@@ -410,11 +412,15 @@ def test_keepalive_comments_during_upstream_silence(simulator: object, tmp_path:
             timeout=30,
         )
     lines = response.text.splitlines()
-    assert any(line.startswith(":") for line in lines), "no SSE comment was sent during the silences"
+    data_at = [i for i, line in enumerate(lines) if line.startswith("data: ")]
+    comments_at = [i for i, line in enumerate(lines) if line.startswith(":")]
+    assert all(lines[i] == ": keep-alive" for i in comments_at)
+    # a comment went out in a silence between two events (not only before the first or after the last)
+    assert any(data_at[0] < i < data_at[-1] for i in comments_at), "no SSE comment during the silences"
     text = "".join(
         json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
         for line in lines
         if line.startswith("data: {") and '"choices":[{' in line
     )
     assert text == "slow words here"
-    assert lines[-2:] == ["data: [DONE]", ""] or lines[-1] == "data: [DONE]"
+    assert response.text.endswith("\n\ndata: [DONE]\n\n") and response.text.count("data: [DONE]") == 1

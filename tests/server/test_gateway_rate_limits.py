@@ -20,6 +20,13 @@ def _gateway(tmp_path: Path) -> Gateway:
     return Gateway(settings, tokens, UpstreamClient(settings, tokens), metrics=Metrics())
 
 
+def _headers_seen(gateway: Gateway, headers: CIMultiDict[str]) -> None:
+    """What the upstream client does with every answer's headers (its public hook)."""
+    hook = gateway.upstream.on_headers
+    assert hook is not None
+    hook(headers)
+
+
 def _headers(used: int) -> CIMultiDict[str]:
     return CIMultiDict(
         {
@@ -38,26 +45,26 @@ def _event(used: float) -> dict[str, object]:
 
 def test_repeated_headers_move_only_the_time_and_changes_are_recorded(tmp_path: Path) -> None:
     gateway = _gateway(tmp_path)
-    gateway._on_upstream_headers(_headers(12))
+    _headers_seen(gateway, _headers(12))
     first = dict(gateway.latest_rate_limits or {})
     assert first["primary"] == {"used_percent": 12.0, "window_minutes": 300} and first["plan_type"] == "plus"
     time.sleep(0.01)
-    gateway._on_upstream_headers(_headers(12))
+    _headers_seen(gateway, _headers(12))
     again = gateway.latest_rate_limits or {}
     assert again["primary"] == first["primary"] and again["observed_at"] > first["observed_at"]
-    gateway._on_upstream_headers(_headers(40))
+    _headers_seen(gateway, _headers(40))
     assert (gateway.latest_rate_limits or {})["primary"]["used_percent"] == 40.0
 
 
 def test_events_and_headers_are_told_apart(tmp_path: Path) -> None:
     gateway = _gateway(tmp_path)
-    gateway._on_upstream_headers(_headers(12))
+    _headers_seen(gateway, _headers(12))
     gateway.record_rate_limit_event(_event(30.0))
     gateway.record_rate_limit_event(_event(30.0))
     latest = gateway.latest_rate_limits or {}
     assert latest["primary"]["used_percent"] == 12.0 and latest["secondary"]["used_percent"] == 30.0
     gateway.record_rate_limit_event(_event(31.5))
-    gateway._on_upstream_headers(_headers(12))  # unchanged headers keep the event's newer window
+    _headers_seen(gateway, _headers(12))  # unchanged headers keep the event's newer window
     latest = gateway.latest_rate_limits or {}
     assert latest["secondary"]["used_percent"] == 31.5 and latest["primary"]["used_percent"] == 12.0
     rendered = gateway.metrics.render()[0].decode() if gateway.metrics else ""

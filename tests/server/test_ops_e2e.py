@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 import openai
@@ -95,6 +96,13 @@ def test_metrics_count_what_was_sent(gateway: Gateway) -> None:
     assert tokens["input"] > 0 and tokens["output"] > 0
 
 
+def _eventually(check: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not true within {within} s"
+        time.sleep(0.05)
+
+
 def test_api_keys_take_effect_without_restart(gateway: Gateway) -> None:
     env = {**os.environ, "CODEXGATE_HOME": str(gateway.home)}
     created = subprocess.run(
@@ -106,7 +114,7 @@ def test_api_keys_take_effect_without_restart(gateway: Gateway) -> None:
         check=True,
     )
     key = created.stdout.strip().splitlines()[-1]
-    time.sleep(1.0)  # keys are re-read within 1 s
+    _eventually(lambda: httpx.get(gateway.base_url + "/metrics").status_code == 401)  # keys are re-read
     with pytest.raises(openai.AuthenticationError):
         gateway.client(api_key="wrong").chat.completions.create(model="gpt-5", messages=MESSAGES)
     assert httpx.get(gateway.base_url + "/metrics").status_code == 401
@@ -115,7 +123,7 @@ def test_api_keys_take_effect_without_restart(gateway: Gateway) -> None:
     assert ok.choices[0].message.content
     assert _rows(gateway, 1)[-1].key_name == "ci"
     assert KeyStore(gateway.settings.keys_file).revoke("ci")
-    time.sleep(1.0)
+    _eventually(lambda: httpx.get(gateway.base_url + "/metrics").status_code == 200)
     # no key left: a loopback gateway is open again
     gateway.client(api_key="anything").chat.completions.create(model="gpt-5", messages=MESSAGES)
 

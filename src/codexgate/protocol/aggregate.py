@@ -11,13 +11,12 @@ the stored one: see ``_check``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from codexgate.errors import APIError
 from codexgate.protocol import shapes as ev
-from codexgate.protocol.chat_chunks import THINK_CLOSE, THINK_OPEN, new_completion_id
+from codexgate.protocol.chat_chunks import THINK_CLOSE, THINK_OPEN
 from codexgate.protocol.outcome import (
     chat_annotation,
     chat_usage,
@@ -144,8 +143,8 @@ class ChatCompletionAggregator(_StreamAggregator):
         *,
         model: str,
         reasoning_format: str = "reasoning_content",
-        completion_id: str | None = None,
-        created: int | None = None,
+        completion_id: str,
+        created: int,
         legacy_functions: bool = False,
     ) -> None:
         super().__init__()
@@ -154,8 +153,8 @@ class ChatCompletionAggregator(_StreamAggregator):
             raise ValueError(f"reasoning_format must be one of {ev.REASONING_FORMATS}, not {reasoning_format!r}")
         self.model = model
         self.reasoning_format = reasoning_format
-        self.completion_id = completion_id or new_completion_id()
-        self.created = int(time.time()) if created is None else created
+        self.completion_id = completion_id
+        self.created = created
 
     @property
     def finish_reason(self) -> str | None:
@@ -207,9 +206,11 @@ class ChatCompletionAggregator(_StreamAggregator):
 class ResponseAggregator(_StreamAggregator):
     """Builds the full Response object (non-streaming ``/v1/responses``) from its stream."""
 
-    def __init__(self, *, model: str | None = None) -> None:
+    def __init__(self, *, created_at: int, model: str | None = None) -> None:
         super().__init__()
         self.model = model
+        #: the ``created_at`` to use when the backend's response has none (Unix seconds, from the caller)
+        self.created_at = created_at
 
     def result(self) -> dict[str, Any]:
         """The Response object; raises the stream's :class:`APIError` if it failed."""
@@ -217,7 +218,7 @@ class ResponseAggregator(_StreamAggregator):
         base = dict(self.response or {})
         base["object"] = "response"
         base.setdefault("id", None)
-        base.setdefault("created_at", int(time.time()))
+        base.setdefault("created_at", self.created_at)
         base.setdefault("status", "completed")
         if self.model is not None:
             base["model"] = self.model

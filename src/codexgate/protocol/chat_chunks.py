@@ -9,8 +9,6 @@ each part and of the whole content went out (for ``.done`` events and annotation
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 
 from codexgate.protocol import shapes as ev
@@ -19,10 +17,6 @@ THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
 REASONING_SEPARATOR = "\n\n"
 Chunk = dict[str, Any]
-
-
-def new_completion_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
 
 
 class ChatChunks:
@@ -34,16 +28,16 @@ class ChatChunks:
         model: str,
         include_usage: bool,
         reasoning_format: str = "reasoning_content",
-        completion_id: str | None = None,
-        created: int | None = None,
+        completion_id: str,
+        created: int,
     ) -> None:
         if reasoning_format not in ev.REASONING_FORMATS:
             raise ValueError(f"reasoning_format must be one of {ev.REASONING_FORMATS}, not {reasoning_format!r}")
         self.model = model
         self.include_usage = include_usage
         self.reasoning_format = reasoning_format
-        self.completion_id = completion_id or new_completion_id()
-        self.created = int(time.time()) if created is None else created
+        self.completion_id = completion_id
+        self.created = created
         self.has_output = False
         self._role_sent = False
         self._think_open = False

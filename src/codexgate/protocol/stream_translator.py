@@ -71,8 +71,8 @@ class ChatStreamTranslator(ChatChunks):
         model: str,
         include_usage: bool,
         reasoning_format: str = "reasoning_content",
-        completion_id: str | None = None,
-        created: int | None = None,
+        completion_id: str,
+        created: int,
         legacy_functions: bool = False,
     ) -> None:
         super().__init__(

@@ -1,33 +1,49 @@
-"""API-key access control: a pure-ASGI middleware, and the rule for binding to a public address.
+"""API-key access control: the rule (:class:`KeyCheck`), its middleware, and the rule for binding to a
+public address.
 
-When at least one key exists (``codexgate keys create``), every HTTP path except those in
-``open_paths`` (``/health``) needs ``Authorization: Bearer <key>``: the API with and without
-``/v1``, and ``/metrics``. A missing or wrong key gets a 401 in OpenAI's envelope (code
-``invalid_api_key``); the presented value is never echoed or logged. With no key configured any
-bearer value (or none) is accepted, as a local gateway should, unless ``keys_required`` is set:
-a server that started on a public address because keys existed must not fall open when the last key
-is revoked, so it passes ``keys_required=keys_required(host, allow_no_auth)`` and then rejects every
-request (but ``/health``) while no key exists.
+When at least one key exists (``codexgate keys create``), every path except those in ``open_paths``
+(``/health``) needs ``Authorization: Bearer <key>``: the API with and without ``/v1``, and
+``/metrics``. A missing or wrong key gets a 401 (code ``invalid_api_key`` in OpenAI's envelope, or the
+envelope of the endpoint's dialect); the presented value is never echoed or logged. With no key
+configured any bearer value (or none) is accepted, as a local gateway should, unless ``keys_required``
+is set: a server that started on a public address because keys existed must not fall open when the
+last key is revoked, so it passes ``keys_required=keys_required(host, allow_no_auth)`` and then rejects
+every request (but ``/health``) while no key exists.
 
 On success the key's name goes in ``scope["state"]["key_name"]`` (``request.state.key_name`` in a
 handler; ``None`` when no keys are configured) for usage rows and the access log.
 
-CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) are let through: browsers send
-them without credentials. Put this middleware *inside* the CORS middleware and *inside*
-``RequestIdMiddleware`` (FastAPI: ``add_middleware`` it first, before CORS and the request-id
-middleware), so a 401 carries CORS headers and an ``x-request-id`` (added by that middleware).
+The app builds **one** :class:`KeyCheck`: the layer in front asks it for the direct endpoints, and
+:class:`ApiKeyMiddleware` (inside CORS, so a 401 carries CORS headers) for everything FastAPI serves,
+WebSocket scopes included: a refused WebSocket is closed with 1008 before it is accepted, so a
+WebSocket route is covered by being declared. CORS preflights (``OPTIONS`` with
+``Access-Control-Request-Method``) are let through: browsers send them without credentials.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codexgate.errors import APIError
-from codexgate.server.errors import send_error
+from codexgate.server.endpoints import Dialect
+from codexgate.server.errors import error_response
 from codexgate.storage.api_keys import KeyInfo
+
+__all__ = [
+    "DEFAULT_OPEN_PATHS",
+    "ApiKeyMiddleware",
+    "KeyCheck",
+    "KeyVerifier",
+    "bearer_token",
+    "check_bind_safety",
+    "is_loopback_host",
+    "keys_required",
+    "unauthorized_error",
+]
 
 DEFAULT_OPEN_PATHS = frozenset({"/health"})
 
@@ -101,18 +117,13 @@ class KeyCheck:
 
 
 class ApiKeyMiddleware:
-    """Rejects requests without a valid key once any key is configured."""
+    """Rejects what :class:`KeyCheck` refuses: a 401 in the envelope of the route's dialect, or a
+    WebSocket closed with 1008."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        key_store: KeyVerifier,
-        *,
-        open_paths: frozenset[str] = DEFAULT_OPEN_PATHS,
-        keys_required: bool = False,
-    ) -> None:
+    def __init__(self, app: ASGIApp, check: KeyCheck, dialect_for: Callable[[Scope], Dialect]) -> None:
         self.app = app
-        self.check = KeyCheck(key_store, open_paths=open_paths, keys_required=keys_required)
+        self.check = check
+        self.dialect_for = dialect_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -124,7 +135,7 @@ class ApiKeyMiddleware:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
         else:
-            await send_error(send, error)
+            await error_response(error, self.dialect_for(scope))(scope, receive, send)
 
 
 # ---- bind safety ----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import asyncio
 import time
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 from starlette.responses import Response
 from starlette.types import Receive
@@ -28,7 +27,6 @@ from codexgate.server.streaming import (
     UpstreamStreamResponse,
 )
 from codexgate.upstream.client import UpstreamStream
-from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
 
 class Aggregator(Protocol):
@@ -47,7 +45,6 @@ def streamed(gateway: Gateway, call: Call, upstream: UpstreamStream, converter: 
         converter,
         headers=upstream.codex_headers(),
         keepalive_interval=settings.server.keepalive_interval,
-        read_timeout=settings.upstream.read_timeout,
         on_done=call.finish,
         open_streams=gateway.open_streams,
     )
@@ -59,7 +56,7 @@ async def aggregated(
     """The JSON answer built from the whole stream; a failed stream raises its :class:`APIError`."""
     watcher = asyncio.ensure_future(_interrupt_when_gone(receive, upstream))
     try:
-        outcome = await read_whole_stream(upstream, aggregator, gateway.settings.upstream.read_timeout)
+        outcome = await read_whole_stream(upstream, aggregator)
         try:
             result = aggregator.result()
         except APIError:
@@ -86,7 +83,7 @@ async def _interrupt_when_gone(receive: Receive, upstream: UpstreamStream) -> No
     upstream.interrupt(StreamInterrupted("the client disconnected"))
 
 
-async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator, read_timeout: float) -> StreamOutcome:
+async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator) -> StreamOutcome:
     """Feed every event to ``aggregator``; raises :class:`APIError` if the connection fails."""
     outcome = StreamOutcome()
     decoder = SSEDecoder()
@@ -101,10 +98,6 @@ async def read_whole_stream(upstream: UpstreamStream, aggregator: Aggregator, re
             aggregator.feed(event)
         aggregator.finish()
         complete = True
-    except TimeoutError:
-        raise upstream_timeout(read_timeout) from None
-    except aiohttp.ClientError as exc:
-        raise broken_mid_stream(exc) from None
     except (APIError, StreamInterrupted):
         raise
     except Exception as exc:  # an event the aggregator could not take

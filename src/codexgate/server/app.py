@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from codexgate import __version__
 from codexgate.auth.refresh import TokenManager
 from codexgate.config import Settings
+from codexgate.errors import APIError
 from codexgate.observability.metrics import Metrics
 from codexgate.server.access import ApiKeyMiddleware, KeyCheck, keys_required
 from codexgate.server.asgi import GatewayASGI
-from codexgate.server.context import add_body_schemas
-from codexgate.server.errors import error_response, install_error_handlers, internal_error
+from codexgate.server.endpoints import RouteTable
+from codexgate.server.errors import exception_response
 from codexgate.server.gateway import Gateway
-from codexgate.server.request_id import request_id_of
-from codexgate.server.routes import chat, health, models, responses
-from codexgate.server.routes import metrics as metrics_route
+from codexgate.server.openapi import add_body_schemas
+from codexgate.server.routes import ROUTERS
 from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 from codexgate.upstream.instructions import resolve_instructions
 
-logger = logging.getLogger("codexgate.server")
+__all__ = ["create_app"]
 
 
 def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> GatewayASGI:
@@ -66,21 +67,20 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     app.state.settings = settings
     app.state.key_store = key_store
     app.state.metrics = metrics
-    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)  # without a prefix: the routers' paths are the app's
+    routes = RouteTable(route for router in ROUTERS for route in router.routes)
 
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        return error_response(internal_error(request_id_of(request.scope)))
+    async def answer_error(request: Request, exc: Exception) -> Response:
+        return exception_response(exc, request.scope, routes.dialect_for(request.scope))
 
-    app.add_exception_handler(Exception, unexpected)
-    app.include_router(health.router)
-    app.include_router(chat.router)
-    app.include_router(responses.router)
-    app.include_router(models.router)
-    app.include_router(metrics_route.router)
+    # One function for every exception on this way in (and on the direct way, in GatewayASGI).
+    for kind in (APIError, StarletteHTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, answer_error)
     # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
     # limit come from GatewayASGI, in front of the whole app.
-    required = keys_required(settings.server.host, settings.server.allow_no_auth)
-    app.add_middleware(ApiKeyMiddleware, key_store=key_store, keys_required=required)
+    key_check = KeyCheck(key_store, keys_required=keys_required(settings.server.host, settings.server.allow_no_auth))
+    app.add_middleware(ApiKeyMiddleware, check=key_check, dialect_for=routes.dialect_for)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -92,13 +92,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     add_body_schemas(app)
     return GatewayASGI(
         app,
-        endpoints={
-            "/v1/chat/completions": chat.chat_completions,
-            "/chat/completions": chat.chat_completions,
-            "/v1/responses": responses.create_response,
-            "/responses": responses.create_response,
-        },
-        key_check=KeyCheck(key_store, keys_required=required),
+        routes=routes,
+        key_check=key_check,
         max_header_size=settings.limits.max_header_size,
         cors=bool(settings.server.cors_origins),
     )

@@ -1,26 +1,78 @@
-"""OpenAI's error envelope for every error the server produces.
+"""Every error the server answers, in the envelope of the API the client called.
 
-Handlers turn :class:`~codexgate.errors.APIError`, Starlette's HTTP errors (404, 405 ...)
-and FastAPI's validation errors into ``{"error": {"message", "type", "param", "code"}}`` with the
-right status. Unexpected exceptions are caught by :mod:`codexgate.server.request_id`.
+:func:`exception_response` is the one way from an exception to a response, for both ways into the
+server (the direct endpoints and FastAPI's handlers): an :class:`~codexgate.errors.APIError` as it is,
+a Starlette ``HTTPException`` with its own status (404 and 405 with OpenAI's messages and codes),
+FastAPI's validation error as a 400 naming the parameter, and anything else as a 500 that names the
+request id (logged once, with its traceback; never in the body). :func:`error_response` renders an
+``APIError`` in a dialect:
+
+* ``openai``: ``{"error": {"message", "type", "param", "code"}}`` (+ the error's extra fields);
+* ``anthropic``: ``{"type": "error", "error": {"type", "message"}}``, the type chosen by status
+  (:data:`ANTHROPIC_TYPES`). Anthropic's API has no 502/503/504 of its own: a 502 or 504 from the
+  backend is ``api_error`` (a server-side failure worth retrying), a 503 ``overloaded_error`` (what
+  Anthropic's SDKs treat as "try again later", like their own 529).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope
 
 from codexgate.errors import APIError, type_for_status
+from codexgate.server.endpoints import DEFAULT_DIALECT, Dialect
+from codexgate.server.request_id import request_id_of
+
+__all__ = [
+    "ANTHROPIC_TYPES",
+    "anthropic_type",
+    "envelope",
+    "error_for",
+    "error_response",
+    "exception_response",
+    "header_pairs",
+    "internal_error",
+    "loc_to_param",
+    "log_unexpected",
+]
 
 logger = logging.getLogger("codexgate.server")
+
+#: Anthropic's error ``type`` by status; other 4xx are ``invalid_request_error``, other 5xx ``api_error``.
+ANTHROPIC_TYPES: Final[dict[int, str]] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "api_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_type(status: int) -> str:
+    known = ANTHROPIC_TYPES.get(status)
+    if known is not None:
+        return known
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def envelope(error: APIError, dialect: Dialect = DEFAULT_DIALECT) -> dict[str, Any]:
+    """The JSON body of ``error`` in ``dialect``."""
+    if dialect == "anthropic":
+        return {"type": "error", "error": {"type": anthropic_type(error.status_code), "message": error.message}}
+    return error.envelope()
 
 
 def internal_error(request_id: str) -> APIError:
@@ -47,20 +99,11 @@ def header_pairs(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-def error_response(error: APIError) -> Response:
-    response = Response(orjson.dumps(error.envelope()), status_code=error.status_code, media_type="application/json")
+def error_response(error: APIError, dialect: Dialect = DEFAULT_DIALECT) -> Response:
+    body = orjson.dumps(envelope(error, dialect))
+    response = Response(body, status_code=error.status_code, media_type="application/json")
     response.raw_headers += header_pairs(error.headers)
     return response
-
-
-async def send_error(send: Send, error: APIError, *extra_headers: tuple[bytes, bytes]) -> None:
-    """``error`` as a whole JSON response over raw ASGI, for the layers in front of FastAPI."""
-    body = orjson.dumps(error.envelope())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += header_pairs(error.headers)
-    headers += extra_headers
-    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def loc_to_param(loc: Sequence[Any]) -> str | None:
@@ -76,13 +119,7 @@ def loc_to_param(loc: Sequence[Any]) -> str | None:
     return param or None
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
-    return error_response(exc)
-
-
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_error(exc: HTTPException) -> APIError:
     status = exc.status_code
     if status == 404:
         message = "Unknown request URL. Please check the URL for typos."
@@ -93,20 +130,44 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
         code = None
-    error = APIError(status, message, type=type_for_status(status), code=code)
-    error.headers.update(exc.headers or {})
-    return error_response(error)
+    return APIError(status, message, type=type_for_status(status), code=code, headers=exc.headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+def _validation_error(exc: RequestValidationError) -> APIError:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = loc_to_param(first.get("loc", ()))
     message = f"Invalid value for '{param}': {first.get('msg')}" if param else str(first.get("msg"))
-    return error_response(APIError(400, message, param=param, code="invalid_value"))
+    return APIError(400, message, param=param, code="invalid_value")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(APIError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+def error_for(exc: BaseException) -> APIError | None:
+    """The error a known exception stands for; None for an unexpected one."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    return None
+
+
+def log_unexpected(exc: BaseException, scope: Scope) -> None:
+    """The one log line (with the traceback, redacted like every line) for an unexpected error."""
+    logger.error(
+        "unhandled %s in %s %s (request %s)",
+        type(exc).__name__,
+        scope.get("method"),
+        scope.get("path"),
+        request_id_of(scope),
+        exc_info=exc,
+    )
+
+
+def exception_response(exc: BaseException, scope: Scope, dialect: Dialect) -> Response:
+    """The response for ``exc`` raised while answering ``scope``; an unexpected one is logged here."""
+    error = error_for(exc)
+    if error is None:
+        log_unexpected(exc, scope)
+        error = internal_error(request_id_of(scope))
+    return error_response(error, dialect)

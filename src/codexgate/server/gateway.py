@@ -32,9 +32,17 @@ from codexgate.upstream.models import ModelCatalog
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
 
+__all__ = ["Call", "Gateway", "gateway_of", "token_counts"]
+
 logger = logging.getLogger("codexgate.server")
 
 RATE_LIMIT_SAVE_INTERVAL = 5.0
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The :class:`Gateway` of the app serving ``request``."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway
 
 
 @dataclass
@@ -150,15 +158,14 @@ class Gateway:
         self._default_instructions: Callable[[str], str] = lambda _model: ""
         #: the streams being pumped; a shutdown ends those still open after its grace period.
         self.open_streams = OpenStreams()
-        self.draining = False
+        self._shutdown_timer: asyncio.TimerHandle | None = None
         upstream.on_headers = self._on_upstream_headers
 
     def begin_shutdown(self, grace: float) -> None:
-        """Called on SIGTERM: new requests are refused by the server; open streams get ``grace`` s."""
-        if self.draining:
-            return
-        self.draining = True
-        asyncio.get_running_loop().call_later(grace, self.open_streams.stop_all)
+        """Called on SIGTERM (once or more): open streams get ``grace`` s from the first call, then end.
+        New connections are refused by uvicorn, which is shutting down."""
+        if self._shutdown_timer is None:
+            self._shutdown_timer = asyncio.get_running_loop().call_later(grace, self.open_streams.stop_all)
 
     def set_default_instructions(self, resolver: Callable[[str], str]) -> None:
         self._default_instructions = resolver

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-import aiohttp
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -28,7 +27,6 @@ from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.protocol.sse_writer import KEEPALIVE
 from codexgate.server.errors import header_pairs
 from codexgate.upstream.client import UpstreamStream
-from codexgate.upstream.errors import broken_mid_stream, upstream_timeout
 
 logger = logging.getLogger("codexgate.server")
 
@@ -118,7 +116,6 @@ class UpstreamStreamResponse(StreamingResponse):
         *,
         headers: Mapping[str, str],
         keepalive_interval: float,
-        read_timeout: float,
         on_done: Callable[[StreamOutcome], None],
         open_streams: OpenStreams | None = None,
     ) -> None:
@@ -130,7 +127,6 @@ class UpstreamStreamResponse(StreamingResponse):
         self.upstream = upstream
         self.converter = converter
         self.keepalive_interval = keepalive_interval
-        self.read_timeout = read_timeout
         self.on_done = on_done
         self.open_streams = open_streams
         self.stopped = False
@@ -230,10 +226,8 @@ class UpstreamStreamResponse(StreamingResponse):
                 )
             )
             complete = False
-        except TimeoutError:
-            tail, complete = self._fail(upstream_timeout(self.read_timeout)), False
-        except aiohttp.ClientError as exc:
-            tail, complete = self._fail(broken_mid_stream(exc)), False
+        except APIError as error:  # the upstream read failed (timeout, broken connection)
+            tail, complete = self._fail(error), False
         except MalformedUpstreamEvent as exc:
             tail, complete = self._fail(protocol_failure(str(exc))), False
         else:
@@ -252,13 +246,11 @@ class UpstreamStreamResponse(StreamingResponse):
         """Every upstream read, converted and sent in one message; the converter's tail at the end."""
         decoder = SSEDecoder()
         converter = self.converter
-        read, watch = self.upstream.read, self.upstream.watch
+        read = self.upstream.read
         monotonic = time.monotonic
         outcome = self.outcome
         while True:
-            watch.waiting_since = monotonic()
             data = await read()
-            watch.waiting_since = 0.0
             if not data:
                 try:
                     return converter.convert(decoder.close()) + converter.finish()

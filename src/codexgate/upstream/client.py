@@ -20,11 +20,14 @@ import aiohttp
 import orjson
 
 from codexgate.config import Settings
-from codexgate.upstream.errors import map_http_error, unreachable, upstream_timeout
+from codexgate.upstream.errors import broken_mid_stream, map_http_error, unreachable, upstream_timeout
 from codexgate.upstream.headers import upstream_headers
 from codexgate.upstream.read_watch import ReadWatch
 
+__all__ = ["CredentialsLike", "TokenSource", "UpstreamClient", "UpstreamStream", "codex_headers"]
+
 logger = logging.getLogger("codexgate.upstream")
+monotonic = time.monotonic
 
 RETRY_BACKOFF = (0.25, 0.75)
 
@@ -56,8 +59,7 @@ def codex_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass
 class UpstreamStream:
-    """A live streaming answer. Read it (:meth:`chunks`, or :attr:`read` with :attr:`watch` stamped
-    around each call), then :meth:`close` (always)."""
+    """A live streaming answer. Read it (:meth:`read`, or :meth:`chunks`), then :meth:`close` (always)."""
 
     response: aiohttp.ClientResponse
     request_id: str | None
@@ -66,34 +68,43 @@ class UpstreamStream:
     #: the read timeout of this stream (see :mod:`codexgate.upstream.read_watch`), running from the open.
     watch: ReadWatch = field(init=False)
     closed: bool = field(init=False, default=False)
+    _readany: Callable[[], Awaitable[bytes]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.watch = ReadWatch(self.response.content, self.read_timeout)
         self.watch.start()
+        self._readany = self.response.content.readany
 
     @property
     def headers(self) -> Mapping[str, str]:
         return self.response.headers
 
-    @property
-    def read(self) -> Callable[[], Awaitable[bytes]]:
-        """Whatever bytes have arrived (waiting for some), ``b""`` at the end; a stalled read raises
-        :class:`TimeoutError` if :attr:`watch` was told it is waiting (``watch.waiting_since``)."""
-        return self.response.content.readany
+    async def read(self) -> bytes:
+        """Whatever bytes have arrived (waiting for some), ``b""`` at the end.
+
+        The wait counts against the read timeout (:attr:`watch`). A transport failure raises the
+        upstream's :class:`APIError`: ``upstream_timeout`` (504) after ``read_timeout`` s without bytes,
+        ``upstream_disconnected`` (502) for a broken connection. What :meth:`interrupt` was given is
+        raised as it is."""
+        watch = self.watch
+        watch.waiting_since = monotonic()
+        try:
+            data = await self._readany()
+        except TimeoutError:
+            raise upstream_timeout(self.read_timeout) from None
+        except aiohttp.ClientError as exc:
+            raise broken_mid_stream(exc) from None
+        watch.waiting_since = 0.0
+        return data
 
     def codex_headers(self) -> dict[str, str]:
         """The ``x-codex-*`` headers, passed on to the client."""
         return codex_headers(self.response.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, read by read, with the read timeout applied."""
-        read, watch = self.read, self.watch
-        while True:
-            watch.waiting_since = time.monotonic()
-            data = await read()
-            watch.waiting_since = 0.0
-            if not data:
-                return
+        """The body, read by read (:meth:`read`)."""
+        read = self.read
+        while data := await read():
             yield data
 
     def interrupt(self, exc: Exception) -> None:

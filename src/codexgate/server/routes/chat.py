@@ -12,18 +12,20 @@ from starlette.responses import Response
 from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ChatCompletionAggregator
 from codexgate.protocol.chat_to_responses import map_chat_request
+from codexgate.protocol.shapes import REASONING_FORMATS
 from codexgate.protocol.sse_writer import DONE, encode_chunks
 from codexgate.protocol.stream_translator import ChatStreamTranslator
 from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
-from codexgate.server.context import gateway_of, openapi_body
+from codexgate.server.endpoints import endpoint
+from codexgate.server.gateway import gateway_of
+from codexgate.server.openapi import openapi_body
 from codexgate.server.request_models import ChatCompletionRequest
 from codexgate.server.streaming import StreamOutcome
 
 router = APIRouter()
 logger = logging.getLogger("codexgate.server")
 
-REASONING_FORMATS = ("reasoning_content", "think", "hidden")
 REASONING_HEADER = "x-codexgate-reasoning"
 
 
@@ -78,6 +80,7 @@ class ChatConverter:
 
 @router.post("/v1/chat/completions", openapi_extra=openapi_body(ChatCompletionRequest))
 @router.post("/chat/completions", openapi_extra=openapi_body(ChatCompletionRequest), include_in_schema=False)
+@endpoint(dialect="openai", direct=True)
 async def chat_completions(request: Request) -> Response:
     gateway = gateway_of(request)
     settings = gateway.settings

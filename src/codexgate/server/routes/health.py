@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from codexgate import __version__
-from codexgate.server.context import gateway_of
+from codexgate.server.gateway import gateway_of
 
 router = APIRouter()
 

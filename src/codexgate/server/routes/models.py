@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from codexgate.server.context import gateway_of
+from codexgate.server.gateway import gateway_of
 
 router = APIRouter()
 

@@ -1,21 +1,13 @@
-"""Small glue for routes: the gateway of a request, and OpenAPI docs for hand-parsed bodies."""
+"""OpenAPI documentation for request bodies the routes read themselves (to control limits and errors)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
-from starlette.requests import Request
 
-if TYPE_CHECKING:
-    from codexgate.server.gateway import Gateway
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
+__all__ = ["BODY_SCHEMAS", "add_body_schemas", "openapi_body"]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 #: schemas referenced by hand-documented bodies; the app factory adds them to the OpenAPI components.
@@ -23,7 +15,7 @@ BODY_SCHEMAS: dict[str, Any] = {}
 
 
 def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
-    """Document a JSON body that the route reads itself (to control limits and error shapes)."""
+    """``openapi_extra`` documenting ``model`` as the JSON body of a route that reads it itself."""
     schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     BODY_SCHEMAS.update(schema.pop("$defs", {}))
     BODY_SCHEMAS[model.__name__] = schema
