@@ -170,7 +170,7 @@ def test_failed_aggregation_leaves_no_reference_cycle(events: list[dict]) -> Non
     gc.disable()  # only reference counting may free it
     try:
         _fail_and_collect(lambda: ChatCompletionAggregator(model="m", completion_id="c", created=1), events)
-        _fail_and_collect(lambda: ResponseAggregator(model="m"), events)
+        _fail_and_collect(lambda: ResponseAggregator(model="m", created_at=1), events)
     finally:
         if enabled:
             gc.enable()

@@ -53,7 +53,7 @@ class MessagesAggregator(ResponseAggregator):
         thinking: str = "summarized",
         sign_reasoning: ReasoningSigner | None = None,
     ) -> None:
-        super().__init__(model=model)
+        super().__init__(model=model, created_at=0)  # a Message has no creation time
         if thinking not in ("summarized", "omitted", "none"):
             raise ValueError(f"thinking must be summarized, omitted or none, not {thinking!r}")
         self.message_id = message_id
