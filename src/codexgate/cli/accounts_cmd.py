@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from codexgate.cli.common import console, err_console, fail, settings
@@ -98,7 +100,10 @@ def register(app: typer.Typer) -> None:
         if not views:
             err_console.print("No accounts. Add one with `codexgate login` or `codexgate accounts import PATH`.")
             return
-        console.print(_table(views, now))
+        table = _table(views, now)
+        # No cell is cut: a table wider than the terminal is printed at its full width (the terminal wraps).
+        needed = Measurement.get(console, console.options.update_width(100_000), table).maximum
+        Console(highlight=False, width=max(console.width, needed)).print(table)
 
     @accounts_app.command("remove")
     def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
