@@ -166,6 +166,8 @@ def test_list_pause_resume_rename_import_remove(tmp_path: Path) -> None:
     code, _, stderr = cli("accounts", "import", str(elsewhere / "auth.json"))
     assert code == 0 and "Updated account 'c'" in stderr
     assert sorted(v["alias"] for v in cli.listed()) == ["alpha", "b", "c"]
+    code, _, stderr = cli("accounts", "import", str(cli.codex / "auth.json"))
+    assert code == 1 and "already an account" in stderr  # a second copy would spend the same refresh token
 
     assert cli("accounts", "remove", "alpha")[0] == 0
     assert not (cli.home / "auth.json").exists()

@@ -152,6 +152,10 @@ async def store_credentials(
     return StoredAccount(alias, key, target, existing is None, stored)
 
 
+def _same_file(first: Path, second: Path) -> bool:
+    return first.resolve() == second.resolve()
+
+
 async def import_auth_file(paths: PoolPaths, source: Path) -> StoredAccount:
     """Add (or update) the account held in a Codex CLI ``auth.json``; the source file is left as it is."""
     try:
@@ -160,6 +164,8 @@ async def import_auth_file(paths: PoolPaths, source: Path) -> StoredAccount:
         raise PoolAdminError(str(exc)) from None
     if document is None:
         raise PoolAdminError(f"{source} does not exist")
+    if _same_file(source, paths.codex_file):
+        raise PoolAdminError(f"{source} is the Codex CLI's login, which is already an account of the pool")
     credentials = _probe(document, source)
     return await store_credentials(
         paths,
@@ -279,7 +285,7 @@ def account_views(paths: PoolPaths, now: float, today: str) -> list[dict[str, An
         applied = saved[key].resumes_applied if key in saved else 0
         if entry.paused:
             health.pause(state)
-        elif state.status is AccountStatus.PAUSED or entry.resume_count > applied:
+        elif state.status is AccountStatus.PAUSED or entry.resume_count != applied:
             health.resume(state)
         state.alias = entry.alias
         state.email = found.email or state.email

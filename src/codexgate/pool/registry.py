@@ -17,7 +17,8 @@ How it works
   stats three entries — the ``accounts/`` directory (every CLI change is an atomic rename inside it),
   the Codex CLI's file and ``auth.json`` — and rescans only when one of them changed.
 - **The operator's word** (``accounts/index.json``, written only by the CLI) gives aliases and pauses;
-  ``accounts resume`` counts up a resume counter, applied once here (it also lifts "disabled").
+  ``accounts resume`` counts up a resume counter, applied once here when it differs from the count
+  last applied (so it also lifts "disabled" or "needs login" once, even from a recreated index).
 - **States persist** in ``accounts/state.json`` (atomic, 0600): a background task writes them when
   they changed, at most every ``save_interval`` seconds (5 s), off the request path, and once more at
   :meth:`aclose`; a restart restores cooldowns, windows, counters and errors.
@@ -260,10 +261,10 @@ class AccountRegistry:
             if state.status is not AccountStatus.PAUSED:
                 health.pause(state)
                 logger.info("account %s paused", state.alias)
-        elif state.status is AccountStatus.PAUSED or resume_count > applied:
+        elif state.status is AccountStatus.PAUSED or resume_count != applied:
             health.resume(state)
             logger.info("account %s resumed", state.alias)
-        self._resumes_applied[key] = max(applied, resume_count)
+        self._resumes_applied[key] = resume_count
 
     # ---- persisting the states ------------------------------------------------------------------
     def state_bytes(self) -> bytes:
