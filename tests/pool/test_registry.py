@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
-from codexgate.auth.login import device_login
+from codexgate.auth.login import browser_login, device_login, paste_login
 from codexgate.auth.oauth_client import TokenSet
 from codexgate.cli.main import app
 from codexgate.pool import health
@@ -285,3 +287,60 @@ async def test_new_credentials_lift_needs_login_and_a_resume_lifts_disabled_once
     registry.reload()
     assert state.status is AccountStatus.DISABLED  # that resume was applied once, not on every rescan
     await registry.aclose()
+
+
+async def test_the_browser_and_paste_flows_store_into_the_pool(paths: PoolPaths, issuer: FakeIssuer) -> None:
+    async def store(tokens: TokenSet) -> Any:
+        stored = await store_credentials(
+            paths, access_token=tokens.access_token, refresh_token=tokens.refresh_token, id_token=tokens.id_token
+        )
+        return stored.credentials
+
+    shown: list[str] = []
+
+    def follow(url: str) -> str:
+        return str(httpx.get(url, follow_redirects=False).headers["location"])
+
+    def pasted(_prompt: str) -> str:
+        return follow(next(line for text in shown for line in text.splitlines() if line.startswith("http")))
+
+    issuer.account_id = "acct_pasted"
+    credentials = await paste_login(
+        issuer=issuer.base_url,
+        client_id="cid",
+        own_file=tmp_file(paths),
+        port=1455,
+        show=shown.append,
+        read_line=pasted,
+        store=store,
+    )
+    assert credentials.source == paths.legacy_file
+
+    async def browser(url: str) -> None:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            redirect = await client.get(url)
+            assert (await client.get(redirect.headers["location"].replace("localhost", "127.0.0.1"))).status_code == 200
+
+    issuer.account_id = "acct_browser"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    credentials = await browser_login(
+        issuer=issuer.base_url,
+        client_id="cid",
+        own_file=tmp_file(paths),
+        port=port,
+        show=lambda _text: None,
+        open_browser=None,
+        on_url=browser,
+        store=store,
+    )
+    assert credentials.source == paths.accounts_dir / "dev-2.json"
+    registry = registry_for(paths)
+    assert {state.chatgpt_account_id for state in registry.accounts().values()} == {"acct_pasted", "acct_browser"}
+    assert not tmp_file(paths).exists()  # the flows' own_file is not written when a store is given
+    await registry.aclose()
+
+
+def tmp_file(paths: PoolPaths) -> Path:
+    return paths.home / "unused.json"
