@@ -119,21 +119,24 @@ def write_tokens(
 
 
 class CredentialStore:
-    """Finds the credential file in use: the own store first, else the Codex CLI's."""
+    """Finds the credential file in use: the own store first, else the Codex CLI's.
 
-    def __init__(self, own_file: Path, codex_file: Path) -> None:
+    Without ``codex_file`` (or with the same path twice) it reads that one file: a pool account's."""
+
+    def __init__(self, own_file: Path, codex_file: Path | None = None) -> None:
         self.own_file = own_file
-        self.codex_file = codex_file
+        self.codex_file = codex_file if codex_file is not None else own_file
+        self.paths: tuple[Path, ...] = (own_file,) if self.codex_file == own_file else (own_file, self.codex_file)
 
     def source(self) -> Path | None:
         """The file credentials would be read from (the first that exists)."""
-        for path in (self.own_file, self.codex_file):
+        for path in self.paths:
             if path.is_file():
                 return path
         return None
 
     def load(self) -> Credentials | None:
-        for path in (self.own_file, self.codex_file):
+        for path in self.paths:
             document = read_document(path)
             if document is None:
                 continue
@@ -143,4 +146,4 @@ class CredentialStore:
         return None
 
     def searched(self) -> str:
-        return f"{self.own_file} or {self.codex_file}"
+        return " or ".join(str(path) for path in self.paths)

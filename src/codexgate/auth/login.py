@@ -1,9 +1,10 @@
 """Signing in with ChatGPT: the PKCE browser flow, its paste variant, and the device-code flow.
 
 All three talk to ``auth_issuer`` (protocol.md §5) and end by storing the tokens in codexgate's own
-``auth.json`` (atomic, 0600). Everything that touches the outside world is injectable (issuer URL,
-callback port, the browser opener, the input and output functions, the clock) so tests drive the
-real flows against a local fake issuer.
+``auth.json`` (atomic, 0600), or wherever the caller's ``store`` puts them (the account pool).
+Everything that touches the outside world is injectable (issuer URL, callback port, the browser
+opener, the input and output functions, the clock) so tests drive the real flows against a local
+fake issuer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from codexgate.auth.oauth_client import AuthError, OAuthClient, TokenSet
 SCOPE = "openid profile email offline_access"
 CALLBACK_PATH = "/auth/callback"
 DEVICE_REDIRECT = "/deviceauth/callback"
+#: where a login's tokens go instead of ``own_file`` (the account pool's store); returns what it stored
+TokenStore = Callable[[TokenSet], Awaitable[Credentials]]
 SUCCESS_PAGE = "<html><body><h1>Signed in to codexgate.</h1><p>You can close this tab.</p></body></html>"
 
 
@@ -99,13 +102,16 @@ async def exchange_and_store(
     redirect_uri: str,
     verifier: str,
     http: httpx.AsyncClient | None,
+    store: TokenStore | None = None,
 ) -> Credentials:
-    """Trade the authorization code for tokens and store them in codexgate's own file."""
+    """Trade the authorization code for tokens and store them (``store``, else codexgate's own file)."""
     oauth = OAuthClient(issuer, client_id, http)
     try:
         tokens = await oauth.exchange_code(code, redirect_uri, verifier)
     finally:
         await oauth.aclose()
+    if store is not None:
+        return await store(tokens)
     return store_tokens(own_file, tokens)
 
 
@@ -153,6 +159,7 @@ async def browser_login(
     on_url: Callable[[str], Awaitable[None]] | None = None,
     wait_seconds: float = 600.0,
     http: httpx.AsyncClient | None = None,
+    store: TokenStore | None = None,
 ) -> Credentials:
     """PKCE flow with a local callback server; ``on_url`` (tests) plays the browser."""
     pkce = new_pkce()
@@ -167,7 +174,7 @@ async def browser_login(
     if on_url is not None:
         await on_url(url)
     code, _ = await waiter
-    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http)
+    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http, store)
 
 
 async def paste_login(
@@ -179,6 +186,7 @@ async def paste_login(
     show: Callable[[str], None],
     read_line: Callable[[str], str],
     http: httpx.AsyncClient | None = None,
+    store: TokenStore | None = None,
 ) -> Credentials:
     """For a remote machine: sign in in any browser, then paste the URL it was redirected to."""
     pkce = new_pkce()
@@ -188,7 +196,7 @@ async def paste_login(
     show(f"Open this URL in a browser and sign in with ChatGPT:\n{url}")
     show("The browser then fails to load a localhost page; copy that page's full URL from the address bar.")
     code = parse_pasted(read_line("Paste the URL (or the code): "), state)
-    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http)
+    return await exchange_and_store(issuer, client_id, own_file, code, redirect_uri, pkce.verifier, http, store)
 
 
 async def device_login(
@@ -200,6 +208,7 @@ async def device_login(
     wait_seconds: float = 900.0,
     http: httpx.AsyncClient | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    store: TokenStore | None = None,
 ) -> Credentials:
     """Device code: show a code, poll until the user approved it on any device, then exchange."""
     base = issuer.rstrip("/")
@@ -239,7 +248,8 @@ async def device_login(
         code, verifier = approved.get("authorization_code"), approved.get("code_verifier")
         if not isinstance(code, str) or not isinstance(verifier, str):
             raise AuthError("The approved device sign-in carried no code.", code="login_failed")
-        return await exchange_and_store(issuer, client_id, own_file, code, f"{base}{DEVICE_REDIRECT}", verifier, client)
+        redirect = f"{base}{DEVICE_REDIRECT}"
+        return await exchange_and_store(issuer, client_id, own_file, code, redirect, verifier, client, store)
     finally:
         if http is None:
             await client.aclose()

@@ -35,14 +35,14 @@ class TokenManager:
         self,
         *,
         own_file: Path,
-        codex_file: Path,
+        codex_file: Path | None = None,
         issuer: str,
         client_id: str,
         refresh_margin: float,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.store = CredentialStore(own_file, codex_file)
-        self._watched = (os.fspath(own_file), os.fspath(codex_file))  # stat()ed on every call
+        self.store = CredentialStore(own_file, codex_file)  # no codex_file: one pool account's file
+        self._watched = tuple(os.fspath(path) for path in self.store.paths)  # stat()ed on every call
         self.oauth = OAuthClient(issuer, client_id, http)
         self.refresh_margin = refresh_margin
         self.last_refresh: dt.datetime | None = None
@@ -85,6 +85,10 @@ class TokenManager:
                 self._cached = None
             self._signature = signature
         return self._cached
+
+    def peek(self) -> Credentials | None:
+        """The credentials on disk as they are (no refresh); re-read only when the file changed."""
+        return self._current()
 
     def has_credentials(self) -> bool:
         return self._current() is not None

@@ -16,9 +16,11 @@ from rich.table import Table
 
 from codexgate.auth.credentials import CredentialFileError, Credentials, CredentialStore
 from codexgate.auth.login import browser_login, device_login, paste_login
-from codexgate.auth.oauth_client import AuthError
+from codexgate.auth.oauth_client import AuthError, TokenSet
 from codexgate.cli.common import console, err_console, fail, settings
 from codexgate.cli.safe_text import plain
+from codexgate.pool.account_files import FileKind, PoolPaths, scan
+from codexgate.pool.admin import PoolAdminError, StoredAccount, remove_account, store_credentials
 from codexgate.storage import rate_limits
 
 
@@ -71,7 +73,22 @@ def register(app: typer.Typer) -> None:
         """Sign in with your ChatGPT account (the Codex CLI's OAuth login)."""
         config = settings(ctx)
         show: Callable[[str], None] = lambda text: err_console.print(text, markup=False, soft_wrap=True)  # noqa: E731
-        common = {"issuer": config.auth.auth_issuer, "client_id": config.auth.client_id, "own_file": config.auth_file}
+        paths = PoolPaths(config.home, config.codex_auth_file)
+        stored: list[StoredAccount] = []
+
+        async def store(tokens: TokenSet) -> Credentials:  # into the pool: a new account, or an update
+            result = await store_credentials(
+                paths, access_token=tokens.access_token, refresh_token=tokens.refresh_token, id_token=tokens.id_token
+            )
+            stored.append(result)
+            return result.credentials
+
+        common = {
+            "issuer": config.auth.auth_issuer,
+            "client_id": config.auth.client_id,
+            "own_file": config.auth_file,
+            "store": store,
+        }
         try:
             if device:
                 credentials = asyncio.run(device_login(show=show, **common))  # type: ignore[arg-type]
@@ -86,33 +103,55 @@ def register(app: typer.Typer) -> None:
                 )
         except AuthError as exc:
             fail(exc.message)
+        except PoolAdminError as exc:
+            fail(str(exc))
         except OSError as exc:
             fail(
                 f"could not listen on 127.0.0.1:{config.auth.login_port} for the sign-in callback: "
                 f"{exc.strerror or exc}"
             )
+        what = ""
+        if stored:
+            what = f"{'added' if stored[0].created else 'updated'} account {stored[0].alias!r}; "
         console.print(
             plain(
                 f"Signed in as {credentials.email or 'unknown'} ({credentials.plan_type or 'unknown plan'}); "
-                f"saved to {credentials.source}",
+                f"{what}saved to {credentials.source}",
                 limit=2000,
             )
         )
 
     @app.command("logout")
-    def logout(ctx: typer.Context) -> None:
-        """Remove codexgate's own credentials (the Codex CLI's file is left alone)."""
+    def logout(
+        ctx: typer.Context,
+        name: Annotated[
+            str | None, typer.Argument(metavar="[NAME]", help="The account's alias (needed with several accounts).")
+        ] = None,
+    ) -> None:
+        """Remove codexgate's own credentials of an account (the Codex CLI's file is left alone)."""
         config = settings(ctx)
+        paths = PoolPaths(config.home, config.codex_auth_file)
+        if name is None:
+            chosen, shadowed = scan(paths)
+            own = {found.key for found in [*chosen.values(), *shadowed] if found.kind is FileKind.OWN}
+            if not own:
+                console.print(f"Not signed in with codexgate (no {config.auth_file}).")
+                return
+            if len(own) > 1:
+                fail("codexgate holds several accounts: name the one to log out (see `codexgate accounts list`)")
+            name = next(iter(own))
         try:
-            config.auth_file.unlink()
-        except FileNotFoundError:
-            console.print(f"Not signed in with codexgate (no {config.auth_file}).")
-            return
-        console.print(f"Removed {config.auth_file}.")
-        if config.codex_auth_file.exists():
+            alias, removed, codex = asyncio.run(remove_account(paths, name))
+        except PoolAdminError as exc:
+            fail(str(exc))
+        console.print(plain(f"Logged out {alias!r}: removed {', '.join(str(path) for path in removed)}.", limit=2000))
+        if codex is not None or config.codex_auth_file.exists():
             console.print(
-                f"The Codex CLI's credentials in {config.codex_auth_file} are still used; "
-                "run `codex logout` to remove them."
+                plain(
+                    f"The Codex CLI's credentials in {config.codex_auth_file} are still used; "
+                    "run `codex logout` to remove them.",
+                    limit=2000,
+                )
             )
 
     @app.command("status")

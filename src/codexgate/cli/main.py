@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "codexgate.cli.keys_cmd",
     "codexgate.cli.stats_cmd",
     "codexgate.cli.auth_cmd",
+    "codexgate.cli.accounts_cmd",
     "codexgate.cli.instructions_cmd",
 ]
 

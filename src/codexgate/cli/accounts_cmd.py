@@ -1,0 +1,169 @@
+"""``codexgate accounts list|remove|pause|resume|rename|import``: the account pool (``pool/admin.py``).
+
+Every change is a file a running server picks up within a second, without a restart. No token is
+ever printed; ``list --json`` prints each account's saved state (``AccountState.to_dict`` form).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from codexgate.cli.common import console, err_console, fail, settings
+from codexgate.cli.safe_text import plain
+from codexgate.pool.account_files import PoolPaths
+from codexgate.pool.admin import (
+    PoolAdminError,
+    account_views,
+    import_auth_file,
+    pause_account,
+    remove_account,
+    rename_account,
+    resume_account,
+)
+
+__all__ = ["pool_paths", "register"]
+
+_NAME_HELP = "The account's alias (or its email when only one account has it)."
+
+
+def pool_paths(ctx: typer.Context) -> PoolPaths:
+    config = settings(ctx)
+    return PoolPaths(config.home, config.codex_auth_file)
+
+
+def _say(text: str) -> None:
+    err_console.print(plain(text, limit=4000, keep_newlines=True), soft_wrap=True)
+
+
+def _when(timestamp: Any) -> str:
+    if not isinstance(timestamp, int | float):
+        return "unknown"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _window(window: Any, now: float) -> str:
+    if not isinstance(window, dict):
+        return "-"
+    used = window.get("used_percent")
+    reset = window.get("reset_at")
+    if isinstance(reset, int | float) and reset <= now:
+        return f"0% (reset {_when(reset)})"  # a stale window counts as 0 %
+    used_text = f"{used:g}%" if isinstance(used, int | float) else "?"
+    return f"{used_text} (resets {_when(reset)})"
+
+
+def _table(views: list[dict[str, Any]], now: float) -> Table:
+    table = Table(title="codexgate accounts")
+    for column in ("name", "alias", "plan", "state", "primary", "secondary", "requests today", "tokens today"):
+        table.add_column(column, no_wrap=True, overflow="fold")
+    table.add_column("last error", overflow="fold")
+    for view in views:
+        table.add_row(
+            plain(view.get("email")),
+            plain(view.get("alias")),
+            plain(view.get("plan")),
+            plain(view.get("state_text")),
+            plain(_window(view.get("primary"), now)),
+            plain(_window(view.get("secondary"), now)),
+            plain(view.get("requests_today")),
+            plain(view.get("tokens_today")),
+            plain(view.get("last_error")),
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    accounts_app = typer.Typer(help="The ChatGPT accounts of the pool.", no_args_is_help=True)
+    app.add_typer(accounts_app, name="accounts")
+
+    @accounts_app.command("list")
+    def list_accounts(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Each account: name, alias, plan, state, latest windows, requests and tokens today, last error."""
+        now = time.time()
+        views = account_views(pool_paths(ctx), now, dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d"))
+        if as_json:
+            typer.echo(orjson.dumps(views, option=orjson.OPT_INDENT_2).decode())
+            return
+        if not views:
+            err_console.print("No accounts. Add one with `codexgate login` or `codexgate accounts import PATH`.")
+            return
+        table = _table(views, now)
+        # No cell is cut: a table wider than the terminal is printed at its full width (the terminal wraps).
+        needed = Measurement.get(console, console.options.update_width(100_000), table).maximum
+        Console(highlight=False, width=max(console.width, needed)).print(table)
+
+    @accounts_app.command("remove")
+    def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
+        """Delete codexgate's own credentials of an account (the Codex CLI's file is never touched)."""
+        try:
+            alias, removed, codex = asyncio.run(remove_account(pool_paths(ctx), name))
+        except PoolAdminError as exc:
+            fail(str(exc))
+        _say(f"Removed account {alias!r} ({', '.join(str(path) for path in removed)}).")
+        if codex is not None:
+            _say(
+                f"The Codex CLI's login of the same account ({codex.path}) stays in the pool; "
+                f"pause it with `codexgate accounts pause {alias}` or run `codex logout`."
+            )
+
+    @accounts_app.command("pause")
+    def pause(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
+        """Take an account out of routing until `accounts resume` (its cooldown, if any, is kept)."""
+        try:
+            entry = pause_account(pool_paths(ctx), name)
+        except PoolAdminError as exc:
+            fail(str(exc))
+        _say(f"Paused account {entry.alias!r}; a running server stops routing to it within a second.")
+
+    @accounts_app.command("resume")
+    def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
+        """Put a paused (or disabled) account back in service; a running cooldown still applies."""
+        try:
+            entry = resume_account(pool_paths(ctx), name)
+        except PoolAdminError as exc:
+            fail(str(exc))
+        _say(f"Resumed account {entry.alias!r}.")
+
+    @accounts_app.command("rename")
+    def rename(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)],
+        alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The new alias (shown in logs and metrics).")],
+    ) -> None:
+        """Give an account a new alias."""
+        try:
+            old, new = rename_account(pool_paths(ctx), name, alias)
+        except PoolAdminError as exc:
+            fail(str(exc))
+        _say(f"Renamed account {old!r} to {new!r}.")
+
+    @accounts_app.command("import")
+    def import_(
+        ctx: typer.Context,
+        path: Annotated[Path, typer.Argument(metavar="PATH", help="A Codex CLI auth.json (e.g. another ~/.codex).")],
+    ) -> None:
+        """Add the account held in a Codex CLI auth.json (the file itself is left alone)."""
+        try:
+            stored = asyncio.run(import_auth_file(pool_paths(ctx), path.expanduser()))
+        except PoolAdminError as exc:
+            fail(str(exc))
+        verb = "Added" if stored.created else "Updated"
+        email = stored.credentials.email or "unknown email"
+        _say(f"{verb} account {stored.alias!r} ({email}), stored in {stored.path}.")
+        _say(
+            f"Warning: refresh tokens are single-use. Stop using the login in {path} (on that machine, run "
+            "`codex logout` or sign in there again), or the two copies will lock each other out."
+        )
