@@ -203,13 +203,28 @@ def test_a_connection_that_never_sends_is_closed_after_the_head_timeout(gateway:
     assert 0.8 <= elapsed < 3.5
 
 
-def test_a_body_at_one_byte_per_second_is_cut(gateway: tuple[str, int]) -> None:
+def post_head(length: int) -> bytes:
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(length).encode() + b"\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["alone", "pipelined-after-a-body"])
+def test_a_body_at_one_byte_per_second_is_cut(gateway: tuple[str, int], pipelined: bool) -> None:
     body = chat_body("slow")
     sock = connect(gateway)
-    sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
-    )
+    if pipelined:  # the slow request's head arrives in the same read as the end of a body before it
+        first = chat_body("first")
+        sock.sendall(post_head(len(first)))
+        time.sleep(0.05)
+        sock.sendall(first + post_head(len(body)))
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        response.read()
+        assert response.status == 200
+    else:
+        sock.sendall(post_head(len(body)))
     stop = threading.Event()
 
     def trickle() -> None:

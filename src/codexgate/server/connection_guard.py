@@ -120,6 +120,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_begun = False  # the parser saw the first byte of the current head
         self._head_bytes = 0  # bytes fed to the parser while the current head was incomplete
         self._heads_completed = 0
+        self._feeding_head = False  # inside the head path's parser feed (parser callbacks ask)
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_bytes = 0  # bytes read since the head completed
         self._body_start = 0.0
@@ -149,7 +150,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             transport.write(_answer(error))
             transport.close()
             return
-        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+        self._start_head_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -167,6 +168,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_begun = True
+        if not self._feeding_head and self._head_timer is None:  # a pipelined head began after a body
+            self._start_head_clock()
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
@@ -176,6 +179,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         super().on_headers_complete()
+        if not self._feeding_head and self._body_timer is None:  # (pipelined) the body's clock starts
+            self._start_body_clock()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -215,7 +220,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _feed_head(self, data: bytes) -> None:
         completed = self._heads_completed
-        super().data_received(data)
+        self._feeding_head = True
+        try:
+            super().data_received(data)
+        finally:
+            self._feeding_head = False
         if self.transport.is_closing() or self.transport.get_protocol() is not self:
             return  # a parse error answered 400, or a WebSocket took the connection over
         if self._awaiting_head:
@@ -223,11 +232,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # new head's bytes in this read uncounted: at most one read more than the limit.
             self._head_bytes = self._head_bytes + len(data) if self._heads_completed == completed else 0
             if self._head_timer is None and (self._head_bytes or self._head_begun):
-                # keep-alive: the next head's clock starts with its first byte
-                self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+                self._start_head_clock()  # keep-alive: the next head's clock starts with its first byte
         elif self._body_timer is None:  # a head completed, its body has not: the body's clock starts
-            self._body_start = self.loop.time()
-            self._body_timer = self.loop.call_later(self.limits.body_grace, self._check_body_rate)
+            self._start_body_clock()
+
+    def _start_head_clock(self) -> None:
+        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+
+    def _start_body_clock(self) -> None:
+        self._body_start = self.loop.time()
+        self._body_timer = self.loop.call_later(self.limits.body_grace, self._check_body_rate)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
