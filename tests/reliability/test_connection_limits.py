@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import resource
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from codexgate.server.app import create_app
-from codexgate.server.connection_guard import ConnectionLimits, guarded_protocol
+from codexgate.server.connection_guard import ConnectionLimits, guarded_protocol, raise_fd_limit
 from codexgate.testing import simulator_thread
 from tests.helpers import settings_for, write_auth_json
 
@@ -315,3 +316,29 @@ def test_an_idle_keep_alive_connection_outlives_the_head_timeout_and_is_served_a
         response.read()
         assert response.status == 200
     sock.close()
+
+
+def test_a_head_and_a_large_body_in_one_write_are_served(gateway: tuple[str, int]) -> None:
+    body = chat_body("y" * (300 * 1024))  # the first read holds the head and more than the head limit of body
+    sock = connect(gateway)
+    sock.sendall(post_head(len(body)) + body)
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    answer = json.loads(response.read())
+    assert response.status == 200, answer
+    # on the same keep-alive connection, an oversized head sent at once is refused as well
+    sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: " + b"p" * (2 * HEAD_LIMIT) + b"\r\n\r\n")
+    status, _, document = parse_answer(read_until_closed(sock))
+    sock.close()
+    assert status == 431
+    assert_envelope(document, "request_header_fields_too_large", "invalid_request_error")
+
+
+def test_the_fd_soft_limit_is_raised_where_allowed_and_the_default_cap_stays_below_it() -> None:
+    before, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = raise_fd_limit()
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft >= before
+    if hard != resource.RLIM_INFINITY:
+        assert soft <= hard
+    cap = ConnectionLimits().max_connections
+    assert 16 <= cap <= 1024 and cap < soft
