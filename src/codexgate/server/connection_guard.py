@@ -108,6 +108,9 @@ def _answer(error: APIError, *, close: bool = True) -> bytes:
     return b"".join(lines)
 
 
+_parse = HttpToolsProtocol.data_received
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of :class:`ConnectionLimits` (see the module doc)."""
 
@@ -161,7 +164,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._receive_head(data)
             return
         self._body_bytes += len(data)
-        super().data_received(data)
+        _parse(self, data)  # uvicorn's own data_received (called directly: cheaper than super() per read)
 
     # Parser callbacks (called from inside the parser's feed)
 
