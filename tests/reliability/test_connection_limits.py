@@ -335,10 +335,17 @@ def test_a_head_and_a_large_body_in_one_write_are_served(gateway: tuple[str, int
 
 
 def test_the_fd_soft_limit_is_raised_where_allowed_and_the_default_cap_stays_below_it() -> None:
-    before, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    soft = raise_fd_limit()
-    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft >= before
-    if hard != resource.RLIM_INFINITY:
-        assert soft <= hard
-    cap = ConnectionLimits().max_connections
-    assert 16 <= cap <= 1024 and cap < soft
+    original, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = 512
+    if hard != resource.RLIM_INFINITY and hard <= lowered:
+        pytest.fail(f"the hard fd limit ({hard}) leaves nothing to raise towards")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        assert ConnectionLimits().max_connections == (lowered - 64) // 2  # below the fd limit, with room
+        soft = raise_fd_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft > lowered
+        assert hard == resource.RLIM_INFINITY or soft <= hard
+        cap = ConnectionLimits().max_connections
+        assert 16 <= cap <= 1024 and cap < soft
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(original, resource.getrlimit(resource.RLIMIT_NOFILE)[0]), hard))

@@ -79,7 +79,8 @@ def raise_fd_limit() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else 1024 * 1024
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        for target in (wanted, 65536):  # the second for systems that refuse the hard limit itself
+        # the smaller ones for systems that refuse the hard limit itself (macOS: kern.maxfilesperproc)
+        for target in sorted({wanted, min(wanted, 65536), min(wanted, 10240)}, reverse=True):
             if target <= soft:
                 break
             try:
@@ -271,8 +272,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _check_body_rate(self) -> None:
         self._body_timer = None
-        if self._awaiting_head or self.transport.is_closing():
-            return
+        if self._awaiting_head or self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return  # the body is complete, the connection closing, or a WebSocket took it over
         now = self.loop.time()
         if self.flow.read_paused:  # our own back-pressure (the app has not read yet): not the client's fault
             self._body_start, self._body_bytes = now, 0
