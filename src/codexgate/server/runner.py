@@ -13,6 +13,7 @@ from codexgate.config import Settings
 from codexgate.observability.logging import configure_logging
 from codexgate.server.access import check_bind_safety
 from codexgate.server.app import create_app
+from codexgate.server.connection_guard import ConnectionLimits, guarded_protocol, raise_fd_limit
 from codexgate.storage.api_keys import KeyStore
 
 logger = logging.getLogger("codexgate")
@@ -22,14 +23,17 @@ class BindRefused(Exception):
     """Binding publicly without an API key, and without ``--allow-no-auth``."""
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, limits: ConnectionLimits | None = None) -> uvicorn.Config:
+    """``limits`` default to ``max_header_size`` from the settings and the module's other defaults."""
     app = create_app(settings)
+    if limits is None:
+        limits = ConnectionLimits(max_header_size=settings.limits.max_header_size)
     return uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -65,6 +69,7 @@ def run_server(settings: Settings) -> None:
     )
     if refusal:
         raise BindRefused(refusal)
+    raise_fd_limit()  # before the limits are made: the default connection cap follows the fd limit
     config = uvicorn_config(settings)
     gateway = config.app.state.gateway  # type: ignore[union-attr]
     source = getattr(gateway.tokens, "credential_source", lambda: None)()
