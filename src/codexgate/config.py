@@ -105,6 +105,14 @@ class LimitsSettings(_Section):
     max_concurrent_streams: int = Field(1000, ge=0, description="concurrent upstream streams before 429 (0 = no cap)")
     max_body_size: int = Field(20 * 1024 * 1024, gt=0, description="largest request body in bytes")
     max_header_size: int = Field(64 * 1024, gt=0, description="largest request head in bytes")
+    head_timeout: float = Field(10.0, gt=0, description="seconds a new request's head may take to arrive")
+    body_min_rate: int = Field(
+        64 * 1024, ge=0, description="bytes/s a request body must average after body_grace (0 = no rule)"
+    )
+    body_grace: float = Field(10.0, ge=0, description="seconds a request body may take before body_min_rate applies")
+    max_connections: int = Field(
+        0, ge=0, description="open client connections before new ones get 503 (0 = sized from the fd limit)"
+    )
 
 
 class Settings(BaseSettings):

@@ -27,7 +27,12 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from codexgate.server.app import create_app
-from codexgate.server.connection_guard import ConnectionLimits, guarded_protocol, raise_fd_limit
+from codexgate.server.connection_guard import (
+    ConnectionLimits,
+    default_max_connections,
+    guarded_protocol,
+    raise_fd_limit,
+)
 from codexgate.testing import simulator_thread
 from tests.helpers import settings_for, write_auth_json
 
@@ -349,3 +354,14 @@ def test_the_fd_soft_limit_is_raised_where_allowed_and_the_default_cap_stays_bel
         assert 16 <= cap <= 1024 and cap < soft
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(original, resource.getrlimit(resource.RLIMIT_NOFILE)[0]), hard))
+
+
+def test_connection_limits_come_from_the_settings(tmp_path: Path) -> None:
+    from codexgate.config import load_settings
+    from codexgate.server.runner import connection_limits
+
+    flags = {"home": str(tmp_path), "head_timeout": 3, "body_min_rate": 1000, "body_grace": 2, "max_connections": 7}
+    limits = connection_limits(load_settings(flags=flags, env={}).settings)
+    assert (limits.head_timeout, limits.body_min_rate, limits.body_grace, limits.max_connections) == (3, 1000, 2, 7)
+    automatic = connection_limits(load_settings(flags={"home": str(tmp_path)}, env={}).settings)
+    assert automatic.max_connections == default_max_connections() > 0

@@ -13,7 +13,12 @@ from codexgate.config import Settings
 from codexgate.observability.logging import configure_logging
 from codexgate.server.access import check_bind_safety
 from codexgate.server.app import create_app
-from codexgate.server.connection_guard import ConnectionLimits, guarded_protocol, raise_fd_limit
+from codexgate.server.connection_guard import (
+    ConnectionLimits,
+    default_max_connections,
+    guarded_protocol,
+    raise_fd_limit,
+)
 from codexgate.storage.api_keys import KeyStore
 
 logger = logging.getLogger("codexgate")
@@ -23,11 +28,24 @@ class BindRefused(Exception):
     """Binding publicly without an API key, and without ``--allow-no-auth``."""
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The connection guard's limits from the settings (``max_connections`` 0: sized from the fd limit)."""
+    configured = settings.limits
+    cap = configured.max_connections or default_max_connections()
+    return ConnectionLimits(
+        max_header_size=configured.max_header_size,
+        head_timeout=configured.head_timeout,
+        body_min_rate=configured.body_min_rate,
+        body_grace=configured.body_grace,
+        max_connections=cap,
+    )
+
+
 def uvicorn_config(settings: Settings, limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """``limits`` default to ``max_header_size`` from the settings and the module's other defaults."""
     app = create_app(settings)
     if limits is None:
-        limits = ConnectionLimits(max_header_size=settings.limits.max_header_size)
+        limits = connection_limits(settings)
     return uvicorn.Config(
         app,
         host=settings.server.host,
