@@ -45,7 +45,16 @@ from codexgate.files import PRIVATE_FILE_MODE, ensure_private_dir
 if TYPE_CHECKING:
     from codexgate.storage.api_keys import KeyInfo
 
-__all__ = ["NO_LIMITS", "TOKEN_WINDOWS", "BudgetTracker", "KeyLimits", "KeyUsage", "window_bounds"]
+__all__ = [
+    "NO_LIMITS",
+    "TOKEN_WINDOWS",
+    "BudgetTracker",
+    "KeyLimits",
+    "KeyUsage",
+    "parse_expiry",
+    "parse_patterns",
+    "window_bounds",
+]
 
 logger = logging.getLogger("codexgate.budgets")
 
@@ -378,3 +387,16 @@ class BudgetTracker:
         while not self._stop.wait(self.flush_interval):
             if self._dirty:
                 self.flush()
+
+
+def parse_expiry(text: str) -> float:
+    """A unix time from ``YYYY-MM-DD`` (00:00 UTC that day) or an ISO date-time (UTC unless it says otherwise)."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def parse_patterns(text: str) -> tuple[str, ...]:
+    """Comma- or space-separated patterns (model globs, account aliases) as a tuple, blanks dropped."""
+    return tuple(part for part in text.replace(",", " ").split() if part)
