@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from codexgate.storage.api_keys import KeyInfo
 
 __all__ = [
+    "BUDGETS_FILE_NAME",
     "NO_LIMITS",
     "TOKEN_WINDOWS",
     "BudgetTracker",
@@ -61,6 +62,8 @@ logger = logging.getLogger("codexgate.budgets")
 #: the calendar windows, in the order they are checked
 TOKEN_WINDOWS: Final = ("day", "week", "month")
 RPM_WINDOW_SECONDS: Final = 60.0
+#: the counters file's name in ``$CODEXGATE_HOME`` (the server and ``keys list`` agree on it)
+BUDGETS_FILE_NAME: Final = "budgets.db"
 _MODEL_CACHE_MAX = 4096
 
 
@@ -329,16 +332,33 @@ class BudgetTracker:
             " key_id TEXT NOT NULL, window TEXT NOT NULL, window_start REAL NOT NULL, tokens INTEGER NOT NULL,"
             " PRIMARY KEY (key_id, window))"
         )
+        self._load(conn)
+        self._conn = conn
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="codexgate-budgets", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def saved(cls, path: Path) -> BudgetTracker:
+        """A tracker holding the counters saved in ``path`` (read once; for ``keys list``), empty if none."""
+        tracker = cls()
+        if path.exists():
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+            try:
+                tracker._load(conn)
+            except sqlite3.Error as exc:
+                logger.warning("budget counters in %s unreadable: %s", path, exc)
+            finally:
+                conn.close()
+        return tracker
+
+    def _load(self, conn: sqlite3.Connection) -> None:
         saved = conn.execute("SELECT key_id, window, window_start, tokens FROM key_tokens").fetchall()
         with self._lock:
             for key_id, window, start, tokens in saved:
                 if window in TOKEN_WINDOWS:
                     counters = self._counters.setdefault(str(key_id), _Counters())
                     counters.tokens[str(window)] = (float(start), int(tokens))
-        self._conn = conn
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="codexgate-budgets", daemon=True)
-        self._thread.start()
 
     def close(self) -> None:
         """Save what changed and stop the saving thread."""
