@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from codexgate.files import PRIVATE_FILE_MODE, atomic_write_bytes, ensure_private_dir
-from codexgate.storage.budgets import NO_LIMITS, KeyLimits
+from codexgate.storage.key_limits import NO_LIMITS, KeyLimits
 
 logger = logging.getLogger("codexgate.keys")
 

@@ -33,14 +33,14 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from codexgate.errors import APIError
 from codexgate.files import PRIVATE_FILE_MODE, ensure_private_dir
+from codexgate.storage.key_limits import NO_LIMITS, KeyLimits, parse_expiry, parse_patterns
 
 if TYPE_CHECKING:
     from codexgate.storage.api_keys import KeyInfo
@@ -65,75 +65,6 @@ RPM_WINDOW_SECONDS: Final = 60.0
 #: the counters file's name in ``$CODEXGATE_HOME`` (the server and ``keys list`` agree on it)
 BUDGETS_FILE_NAME: Final = "budgets.db"
 _MODEL_CACHE_MAX = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLimits:
-    """What a key may spend; ``None`` (or an empty tuple) means no limit of that kind."""
-
-    tokens_per_day: int | None = None
-    tokens_per_week: int | None = None
-    tokens_per_month: int | None = None
-    requests_per_minute: int | None = None
-    allowed_models: tuple[str, ...] = ()
-    allowed_accounts: tuple[str, ...] = ()
-    expires_at: float | None = None
-
-    def token_budget(self, window: str) -> int | None:
-        value: int | None = getattr(self, f"tokens_per_{window}")
-        return value
-
-    @property
-    def empty(self) -> bool:
-        return self == NO_LIMITS
-
-    def to_dict(self) -> dict[str, Any]:
-        """The keys-file form: only the limits that are set."""
-        out: dict[str, Any] = {}
-        for name in ("tokens_per_day", "tokens_per_week", "tokens_per_month", "requests_per_minute", "expires_at"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        if self.allowed_models:
-            out["allowed_models"] = list(self.allowed_models)
-        if self.allowed_accounts:
-            out["allowed_accounts"] = list(self.allowed_accounts)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> KeyLimits:
-        """Read the keys-file form; a wrong type raises ``ValueError`` (the store then fails closed)."""
-
-        def count(name: str) -> int | None:
-            value = data.get(name)
-            if value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-            return value
-
-        def patterns(name: str) -> tuple[str, ...]:
-            value = data.get(name) or []
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"{name} must be a list of strings")
-            return tuple(value)
-
-        expires = data.get("expires_at")
-        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
-            raise ValueError("expires_at must be a unix time")
-        return cls(
-            tokens_per_day=count("tokens_per_day"),
-            tokens_per_week=count("tokens_per_week"),
-            tokens_per_month=count("tokens_per_month"),
-            requests_per_minute=count("requests_per_minute"),
-            allowed_models=patterns("allowed_models"),
-            allowed_accounts=patterns("allowed_accounts"),
-            expires_at=None if expires is None else float(expires),
-        )
-
-
-#: the limits of a key without any (shared, so the check can skip it by identity)
-NO_LIMITS: Final = KeyLimits()
 
 
 def window_bounds(window: str, now: float) -> tuple[float, float]:
@@ -407,16 +338,3 @@ class BudgetTracker:
         while not self._stop.wait(self.flush_interval):
             if self._dirty:
                 self.flush()
-
-
-def parse_expiry(text: str) -> float:
-    """A unix time from ``YYYY-MM-DD`` (00:00 UTC that day) or an ISO date-time (UTC unless it says otherwise)."""
-    moment = datetime.fromisoformat(text.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def parse_patterns(text: str) -> tuple[str, ...]:
-    """Comma- or space-separated patterns (model globs, account aliases) as a tuple, blanks dropped."""
-    return tuple(part for part in text.replace(",", " ").split() if part)
