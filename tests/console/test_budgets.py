@@ -171,3 +171,20 @@ def test_bad_limits_in_the_keys_file_fail_closed(tmp_path: Path) -> None:
     assert store.has_keys()
     with pytest.raises(KeyStoreError):
         store.list()
+
+
+def test_limits_changed_in_the_file_reach_a_running_store_within_a_second(tmp_path: Path) -> None:
+    server_store = KeyStore(tmp_path / "keys.json")
+    secret = server_store.create("live")
+    tracker = BudgetTracker()
+    info = server_store.verify(secret)
+    assert info is not None and tracker.check(info, "o3", time.time()) is None
+    KeyStore(tmp_path / "keys.json").update("live", KeyLimits(allowed_models=("gpt-*",)))  # another process: the CLI
+    deadline = time.monotonic() + 1.0
+    error = None
+    while time.monotonic() < deadline and error is None:
+        info = server_store.verify(secret)
+        assert info is not None
+        error = tracker.check(info, "o3", time.time())
+        time.sleep(0.02)
+    assert error is not None and error.code == "model_not_allowed"

@@ -22,6 +22,23 @@ Overshoot: the token check admits a request while the key is under budget; token
 when the request ends. Requests running at the same time are all admitted, so a key can go over a
 token budget by what those in-flight requests used (a stream that crosses the budget finishes; the
 next request is refused). The RPM limit counts a request when it is admitted and is exact.
+
+Limits changed with ``keys update`` (or the dashboard) reach a running server through the keys file:
+:meth:`KeyStore.verify` re-reads it within a second and returns the key's new :class:`KeyLimits`, which
+the next :meth:`BudgetTracker.check` uses. Counters are per process (embedded mode); several instances
+sharing ``state_url`` do not share them yet.
+
+Server wiring::
+
+    budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
+    budgets.open()                                      # lifespan start (loads saved counters)
+    info = key_store.verify(presented)                  # the key check, as today
+    error = budgets.check(info, body.get("model"), time.time())
+    if error is not None:
+        raise error                                     # rendered in the client's dialect
+    # the router skips accounts for which budgets.account_allowed(info, alias) is False
+    budgets.record(info, record.input_tokens + record.output_tokens, record.time)  # when the request ends
+    budgets.close()                                     # lifespan end (saves the counters)
 """
 
 from __future__ import annotations
