@@ -77,7 +77,7 @@ def setup(tmp_path: Path) -> Iterator[ConsoleSetup]:
     budgets = BudgetTracker()
     pool = make_pool(time.time())
     db = home / "usage.db"
-    config = ConsoleConfig(home=home, admin_password=PASSWORD)
+    config = ConsoleConfig(home=home, admin_password=PASSWORD, poll_interval_seconds=1.0)
     console = create_console(config, keys, db, pool.snapshot, None, budgets=budgets, pause_account=pool.set_paused)
     app = Starlette(routes=[Mount("/dashboard", app=console)])
     yield ConsoleSetup(home=home, app=app, console=console, keys=keys, budgets=budgets, pool=pool, db=db)

@@ -175,6 +175,8 @@ class ConsoleHandlers(ConsoleAccess):
             first_page=before is None,
             keys=keys,
             page_size=queries.PAGE_SIZE,
+            poll_seconds=self.config.poll_interval_seconds,
+            live_minutes=self.config.live_minutes,
         )
         return self.page(request, "Requests", body, session, active="/requests")
 

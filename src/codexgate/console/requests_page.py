@@ -46,6 +46,8 @@ def requests_body(
     first_page: bool,
     keys: Sequence[str],
     page_size: int,
+    poll_seconds: float = 3.0,
+    live_minutes: float = 15.0,
 ) -> str:
     def option(value: str, label: str, current: str | None) -> str:
         selected = " selected" if value == (current or "") else ""
@@ -95,7 +97,8 @@ def requests_body(
         newest = rows[0].id if rows else 0
         poll = urlencode(params)
         live = (
-            f'<p class="live" id="live" data-poll="{esc(base)}/requests.json?{esc(poll)}" data-after="{newest}">'
+            f'<p class="live" id="live" data-poll="{esc(base)}/requests.json?{esc(poll)}" data-after="{newest}" '
+            f'data-interval-ms="{int(poll_seconds * 1000)}" data-stop-after-ms="{int(live_minutes * 60_000)}">'
             "Live: new requests appear here.</p>"
         )
     return filters + live + listing + pager

@@ -14,8 +14,9 @@ function startLiveRequests() {
   if (!live || !table) return;
   const body = table.tBodies[0];
   const pageSize = 50;
-  const intervalMs = 3000;
-  const stopAt = Date.now() + 15 * 60 * 1000; // bounded: polling ends after 15 minutes
+  const intervalMs = Math.max(1000, Number(live.dataset.intervalMs || "3000"));
+  // bounded: polling ends after a while (15 minutes by default); a reload starts it again
+  const stopAt = Date.now() + Number(live.dataset.stopAfterMs || "900000");
   let after = Number(live.dataset.after || "0");
   let busy = false;
 
