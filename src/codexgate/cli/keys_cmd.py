@@ -1,14 +1,17 @@
-"""``codexgate keys create|list|revoke``: the gateway's API keys (see ``storage/api_keys.py``).
+"""``codexgate keys create|update|list|revoke``: the gateway's API keys and their budgets.
 
 ``keys create`` prints the new key alone on the last line of stdout (everything else goes to
 stderr), so ``KEY=$(codexgate keys create --name laptop)`` captures just the key. It is the only
-time the key is shown; ``keys list`` shows names, ids and dates, never a key or a hash.
+time the key is shown; ``keys list`` shows names, ids, dates, limits and use against the budgets,
+never a key or a hash. ``keys update NAME`` changes a key's limits; a running gateway applies them
+within a second. Budgets and their counting are described in ``storage/budgets.py``.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -16,7 +19,36 @@ from rich.table import Table
 
 from codexgate.cli.common import console, err_console, fail, settings
 from codexgate.cli.safe_text import plain
-from codexgate.storage.api_keys import KeyStore, KeyStoreError
+from codexgate.storage.api_keys import KeyInfo, KeyStore, KeyStoreError
+from codexgate.storage.budgets import (
+    BUDGETS_FILE_NAME,
+    NO_LIMITS,
+    TOKEN_WINDOWS,
+    BudgetTracker,
+    KeyLimits,
+    KeyUsage,
+    parse_expiry,
+)
+
+_LIMIT_HELP = "Limits (token budgets count input + output tokens, cached input included; calendar windows in UTC)"
+
+DayOption = Annotated[int | None, typer.Option("--tokens-per-day", min=0, help="Token budget per UTC day.")]
+WeekOption = Annotated[
+    int | None, typer.Option("--tokens-per-week", min=0, help="Token budget per UTC week (from Monday).")
+]
+MonthOption = Annotated[int | None, typer.Option("--tokens-per-month", min=0, help="Token budget per UTC month.")]
+RpmOption = Annotated[
+    int | None, typer.Option("--requests-per-minute", "--rpm", min=0, help="Requests in any 60 s (sliding).")
+]
+ModelOption = Annotated[
+    list[str] | None, typer.Option("--model", help="Allowed model (glob, e.g. 'gpt-5*'); repeat for more.")
+]
+AccountOption = Annotated[
+    list[str] | None, typer.Option("--account", help="Allowed pool account (alias); repeat for more.")
+]
+ExpiresOption = Annotated[
+    str | None, typer.Option("--expires", help="Expiry: YYYY-MM-DD (00:00 UTC) or an ISO date-time.")
+]
 
 
 def _store(ctx: typer.Context) -> KeyStore:
@@ -27,6 +59,59 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _limits(base: KeyLimits, **given: Any) -> KeyLimits:
+    values: dict[str, Any] = {
+        name: getattr(base, name)
+        for name in (
+            "tokens_per_day",
+            "tokens_per_week",
+            "tokens_per_month",
+            "requests_per_minute",
+            "allowed_models",
+            "allowed_accounts",
+            "expires_at",
+        )
+    }
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name == "expires":
+            try:
+                values["expires_at"] = parse_expiry(value)
+            except ValueError:
+                fail(f"--expires {value!r} is not a date (YYYY-MM-DD) or an ISO date-time")
+        elif name in ("allowed_models", "allowed_accounts"):
+            values[name] = tuple(value)
+        else:
+            values[name] = value
+    return KeyLimits(**values)
+
+
+def _usage_text(info: KeyInfo, usage: KeyUsage) -> str:
+    parts = []
+    for window in TOKEN_WINDOWS:
+        budget = info.limits.token_budget(window)
+        used = usage.tokens[window]
+        if budget is not None:
+            parts.append(f"{window} {used:,}/{budget:,}")
+        elif used:
+            parts.append(f"{window} {used:,}")
+    return ", ".join(parts) or "-"
+
+
+def _rules_text(limits: KeyLimits) -> str:
+    parts = []
+    if limits.requests_per_minute is not None:
+        parts.append(f"{limits.requests_per_minute} rpm")
+    if limits.allowed_models:
+        parts.append("models " + " ".join(limits.allowed_models))
+    if limits.allowed_accounts:
+        parts.append("accounts " + " ".join(limits.allowed_accounts))
+    if limits.expires_at is not None:
+        parts.append("expires " + _when(limits.expires_at))
+    return "; ".join(parts) or "-"
+
+
 def register(app: typer.Typer) -> None:
     keys_app = typer.Typer(help="Manage the API keys clients must present.", no_args_is_help=True)
     app.add_typer(keys_app, name="keys")
@@ -35,11 +120,28 @@ def register(app: typer.Typer) -> None:
     def create(
         ctx: typer.Context,
         name: Annotated[str, typer.Option("--name", help="A name for the key (shown in usage and stats).")],
+        tokens_per_day: DayOption = None,
+        tokens_per_week: WeekOption = None,
+        tokens_per_month: MonthOption = None,
+        requests_per_minute: RpmOption = None,
+        model: ModelOption = None,
+        account: AccountOption = None,
+        expires: ExpiresOption = None,
     ) -> None:
         """Create a key and print it once, alone on the last line of stdout."""
+        limits = _limits(
+            NO_LIMITS,
+            tokens_per_day=tokens_per_day,
+            tokens_per_week=tokens_per_week,
+            tokens_per_month=tokens_per_month,
+            requests_per_minute=requests_per_minute,
+            allowed_models=model,
+            allowed_accounts=account,
+            expires=expires,
+        )
         store = _store(ctx)
         try:
-            key = store.create(name)
+            key = store.create(name, limits)
         except KeyStoreError as exc:
             fail(str(exc))
         err_console.print(
@@ -50,28 +152,95 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(key)
 
+    @keys_app.command("update")
+    def update(
+        ctx: typer.Context,
+        name_or_id: Annotated[str, typer.Argument(metavar="NAME", help="The key's name or id.")],
+        tokens_per_day: DayOption = None,
+        tokens_per_week: WeekOption = None,
+        tokens_per_month: MonthOption = None,
+        requests_per_minute: RpmOption = None,
+        model: ModelOption = None,
+        account: AccountOption = None,
+        expires: ExpiresOption = None,
+        clear: Annotated[
+            bool, typer.Option("--clear", help="Remove every limit first, then apply the options.")
+        ] = False,
+    ) -> None:
+        """Change a key's limits (options not given keep theirs); a running gateway applies them within a second."""
+        store = _store(ctx)
+        try:
+            current = store.list()
+        except KeyStoreError as exc:
+            fail(str(exc))
+        info = next((k for k in current if name_or_id in (k.id, k.name)), None)
+        if info is None:
+            fail(f"no key named or with id {name_or_id!r}")
+        limits = _limits(
+            NO_LIMITS if clear else info.limits,
+            tokens_per_day=tokens_per_day,
+            tokens_per_week=tokens_per_week,
+            tokens_per_month=tokens_per_month,
+            requests_per_minute=requests_per_minute,
+            allowed_models=model,
+            allowed_accounts=account,
+            expires=expires,
+        )
+        try:
+            updated = store.update(info.id, limits)
+        except KeyStoreError as exc:
+            fail(str(exc))
+        budgets = ", ".join(
+            f"{window} {budget:,}"
+            for window in TOKEN_WINDOWS
+            if (budget := updated.limits.token_budget(window)) is not None
+        )
+        err_console.print(
+            f"Updated API key {updated.name!r}: token budgets {budgets or '-'}; {_rules_text(updated.limits)}.",
+            markup=False,
+            soft_wrap=True,
+        )
+
     @keys_app.command("list")
     def list_keys(
         ctx: typer.Context,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """List the keys: name, id and creation time (never the key or its hash)."""
+        """List the keys: name, id, creation time, limits and use against budgets (never the key or its hash)."""
+        loaded = settings(ctx)
         try:
-            keys = _store(ctx).list()
+            keys = KeyStore(loaded.keys_file).list()
         except KeyStoreError as exc:
             fail(str(exc))
+        tracker = BudgetTracker.saved(loaded.home / BUDGETS_FILE_NAME)
+        now = time.time()
+        usage = {k.id: tracker.usage(k.id, now) for k in keys}
         if as_json:
-            document = [{"id": k.id, "name": k.name, "created_at": _when(k.created_at)} for k in keys]
+            # "limits" and "tokens_used" only for keys that have limits or use (a plain key keeps its old shape)
+            document = []
+            for k in keys:
+                entry: dict[str, Any] = {"id": k.id, "name": k.name, "created_at": _when(k.created_at)}
+                if k.limits is not NO_LIMITS:
+                    entry["limits"] = k.limits.to_dict()
+                if k.limits is not NO_LIMITS or any(usage[k.id].tokens.values()):
+                    entry["tokens_used"] = usage[k.id].tokens
+                document.append(entry)
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
             return
         if not keys:
             err_console.print("No API keys: the gateway accepts any bearer value (loopback only by default).")
             return
-        table = Table(title="codexgate API keys")
-        for column in ("name", "id", "created"):
+        table = Table(title="codexgate API keys", caption=_LIMIT_HELP)
+        for column in ("name", "id", "created", "tokens used / budget", "rules"):
             table.add_column(column)
         for info in keys:
-            table.add_row(plain(info.name), plain(info.id), _when(info.created_at))
+            table.add_row(
+                plain(info.name),
+                plain(info.id),
+                _when(info.created_at),
+                _usage_text(info, usage[info.id]),
+                plain(_rules_text(info.limits)),
+            )
         console.print(table)
 
     @keys_app.command("revoke")

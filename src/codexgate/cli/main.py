@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "codexgate.cli.config_cmd",
     "codexgate.cli.simulate_cmd",
     "codexgate.cli.keys_cmd",
+    "codexgate.cli.admin_cmd",
     "codexgate.cli.stats_cmd",
     "codexgate.cli.auth_cmd",
     "codexgate.cli.accounts_cmd",

@@ -2,8 +2,10 @@
 
 A key is ``cg-`` + 43 characters of ``secrets.token_urlsafe(32)`` (256 bits, alphabet
 ``[A-Za-z0-9_-]``); it is shown once, by :meth:`KeyStore.create`, and never stored. The file keeps,
-per key, an id, a name, the creation time and the key's SHA-256 (a plain hash is enough for keys this
-random: there is nothing to brute-force).
+per key, an id, a name, the creation time, the key's SHA-256 (a plain hash is enough for keys this
+random: there is nothing to brute-force) and, when any is set, its ``limits`` (budgets, allowed models
+and accounts, expiry: :class:`codexgate.storage.budgets.KeyLimits`). A file written before limits
+existed loads unchanged (no limits); :meth:`KeyStore.update` changes a key's limits.
 
 The CLI (another process) writes the file atomically (0600, in a 0700 dir) under a lock; a running
 server sees the change within 1 s because :meth:`KeyStore.verify` and :meth:`KeyStore.has_keys`
@@ -17,6 +19,7 @@ configured and accepts none, rather than opening the gateway to everyone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import hmac
@@ -33,6 +36,7 @@ from typing import Any
 import orjson
 
 from codexgate.files import PRIVATE_FILE_MODE, atomic_write_bytes, ensure_private_dir
+from codexgate.storage.key_limits import NO_LIMITS, KeyLimits
 
 logger = logging.getLogger("codexgate.keys")
 
@@ -53,6 +57,7 @@ class KeyInfo:
     id: str
     name: str
     created_at: float
+    limits: KeyLimits = NO_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +101,29 @@ def _parse(raw: bytes) -> list[_StoredKey]:
         digest = bytes.fromhex(str(entry["sha256"]))
         if len(digest) != hashlib.sha256().digest_size:
             raise ValueError("a key hash has the wrong length")
-        info = KeyInfo(id=str(entry["id"]), name=str(entry["name"]), created_at=float(entry["created_at"]))
+        raw_limits = entry.get("limits")
+        if raw_limits is not None and not isinstance(raw_limits, dict):
+            raise ValueError("a key's limits are not an object")
+        limits = KeyLimits.from_dict(raw_limits) if raw_limits else NO_LIMITS
+        info = KeyInfo(
+            id=str(entry["id"]),
+            name=str(entry["name"]),
+            created_at=float(entry["created_at"]),
+            limits=NO_LIMITS if limits.empty else limits,
+        )
         keys.append(_StoredKey(info=info, digest=digest))
     return keys
 
 
 def _serialize(keys: list[_StoredKey]) -> bytes:
-    entries: list[dict[str, Any]] = [
-        {"id": k.info.id, "name": k.info.name, "created_at": k.info.created_at, "sha256": k.digest.hex()} for k in keys
-    ]
+    entries: list[dict[str, Any]] = []
+    for k in keys:
+        entry: dict[str, Any] = {"id": k.info.id, "name": k.info.name, "created_at": k.info.created_at}
+        entry["sha256"] = k.digest.hex()
+        limits = k.info.limits.to_dict()
+        if limits:
+            entry["limits"] = limits
+        entries.append(entry)
     return orjson.dumps({"version": FILE_VERSION, "keys": entries}, option=orjson.OPT_INDENT_2)
 
 
@@ -206,18 +225,45 @@ class KeyStore:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def create(self, name: str) -> str:
+    def get(self, name_or_id: str) -> KeyInfo | None:
+        """The current info of the key with this id or name (re-read when the file changed)."""
+        self._refresh()
+        for stored in self._keys:
+            if name_or_id in (stored.info.id, stored.info.name):
+                return stored.info
+        return None
+
+    def create(self, name: str, limits: KeyLimits = NO_LIMITS) -> str:
         """Add a key named ``name`` and return it: the only time the key itself is available."""
         name = _validate_name(name)
         key = generate_key()
         with self._locked() as keys:
             if any(stored.info.name == name for stored in keys):
                 raise KeyStoreError(f"a key named {name!r} already exists")
-            info = KeyInfo(id="key_" + secrets.token_hex(6), name=name, created_at=time.time())
+            info = KeyInfo(
+                id="key_" + secrets.token_hex(6),
+                name=name,
+                created_at=time.time(),
+                limits=NO_LIMITS if limits.empty else limits,
+            )
             keys.append(_StoredKey(info=info, digest=hash_key(key)))
             atomic_write_bytes(self.path, _serialize(keys))
         self._refresh(force=True)
         return key
+
+    def update(self, name_or_id: str, limits: KeyLimits) -> KeyInfo:
+        """Replace the limits of the key with this id or name; returns its new info."""
+        with self._locked() as keys:
+            for index, stored in enumerate(keys):
+                if name_or_id in (stored.info.id, stored.info.name):
+                    info = dataclasses.replace(stored.info, limits=NO_LIMITS if limits.empty else limits)
+                    keys[index] = _StoredKey(info=info, digest=stored.digest)
+                    break
+            else:
+                raise KeyStoreError(f"no key named or with id {name_or_id!r}")
+            atomic_write_bytes(self.path, _serialize(keys))
+        self._refresh(force=True)
+        return info
 
     def revoke(self, name_or_id: str) -> bool:
         """Remove the key with this id or name; False when there is none."""

@@ -87,6 +87,14 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX usage_time ON usage (time)",
         ),
     ),
+    (
+        3,
+        (
+            # the dashboard's request log filters by key and by status over a time range
+            "CREATE INDEX usage_key_time ON usage (key_name, time)",
+            "CREATE INDEX usage_status_time ON usage (status, time)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
