@@ -7,7 +7,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,28 @@ from typing import Any
 import uvicorn
 
 from codexgate.config import Settings, load_settings
+from codexgate.testing.ports import free_port
+
+__all__ = [
+    "ServedApp",
+    "free_port",
+    "make_jwt",
+    "serve_in_thread",
+    "settings_for",
+    "wait_until",
+    "write_auth_json",
+]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """Poll ``condition`` until it is truthy; False if ``timeout`` seconds pass first (keep it generous:
+    it bounds only how long a failing test waits, never how fast a passing one must be)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return bool(condition())
+        time.sleep(interval)
+    return True
 
 
 def _b64(data: bytes) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import write_auth_json
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, write_auth_json
 
 
 def test_serve_starts_within_10_seconds_and_stops_cleanly(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,13 +21,7 @@ from codexgate.config import load_settings
 from codexgate.storage.usage_db import connect, fetch_records
 from codexgate.testing import Scenario, UpstreamSimulator
 from tests.conftest import Gateway
-from tests.helpers import write_auth_json
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, write_auth_json
 
 
 def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
