@@ -16,6 +16,8 @@ from typing import Any
 import uvicorn
 
 from codexgate.config import Settings, load_settings
+from codexgate.storage.usage_db import UsageRecord, connect, fetch_records
+from codexgate.storage.usage_writer import UsageWriter
 from codexgate.testing.ports import free_port
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "make_jwt",
     "serve_in_thread",
     "settings_for",
+    "usage_rows",
     "wait_until",
     "write_auth_json",
 ]
@@ -38,6 +41,25 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
             return bool(condition())
         time.sleep(interval)
     return True
+
+
+def usage_rows(writer: UsageWriter, database: Path, count: int, timeout: float = 10.0) -> list[UsageRecord]:
+    """The usage rows once at least ``count`` are written (a request's row may be submitted just after
+    its answer went out); fewer after ``timeout`` seconds means the caller's assertion fails."""
+    rows: list[UsageRecord] = []
+
+    def enough() -> bool:
+        nonlocal rows
+        assert writer.flush(timeout)
+        connection = connect(database)
+        try:
+            rows = fetch_records(connection)
+        finally:
+            connection.close()
+        return len(rows) >= count
+
+    wait_until(enough, timeout=timeout, interval=0.05)
+    return rows
 
 
 def _b64(data: bytes) -> str:

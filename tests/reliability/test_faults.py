@@ -14,10 +14,9 @@ import httpx
 import openai
 import pytest
 
-from codexgate.storage.usage_db import UsageRecord, connect, fetch_records
 from codexgate.testing import RecordedRequest, Scenario, UpstreamSimulator
 from tests.conftest import start_gateway
-from tests.helpers import ServedApp, wait_until
+from tests.helpers import ServedApp, usage_rows, wait_until
 
 MESSAGES = [{"role": "user", "content": "fault test"}]
 
@@ -123,17 +122,8 @@ def test_half_sent_body_is_dropped_without_a_trace(simulator: UpstreamSimulator,
         _healthy(served.base_url)
         assert len(simulator.responses_requests) == 1
         writer = served.server.config.app.state.gateway.usage_writer
-
-        def rows() -> list[UsageRecord]:
-            assert writer.flush(10)
-            connection = connect(settings.database_path)
-            try:
-                return fetch_records(connection)
-            finally:
-                connection.close()
-
-        assert wait_until(rows, timeout=10)  # the healthy request's row may be submitted just after its answer
-        assert [(row.status, row.error_code) for row in rows()] == [(200, None)]  # and it is the only one
+        rows = usage_rows(writer, settings.database_path, 1)
+        assert [(row.status, row.error_code) for row in rows] == [(200, None)]  # the healthy request's, only
 
 
 def _read_to_end(sock: socket.socket) -> bytes:

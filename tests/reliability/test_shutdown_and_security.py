@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +21,8 @@ import pytest
 from codexgate.config import load_settings
 from codexgate.storage.usage_db import connect, fetch_records
 from codexgate.testing import Scenario, UpstreamSimulator
-from tests.conftest import Gateway
+from tests.conftest import Gateway, start_gateway
+from tests.fake_issuer import fake_issuer_thread
 from tests.helpers import free_port, write_auth_json
 
 
@@ -143,18 +145,39 @@ def test_default_bind_is_loopback() -> None:
     assert load_settings(env={}).settings.server.host == "127.0.0.1"
 
 
-def test_error_bodies_carry_no_token(gateway: Gateway) -> None:
-    gateway.simulator.enqueue(Scenario("http_401"))
-    gateway.simulator.enqueue(Scenario("http_401"))
-    response = httpx.post(
-        gateway.base_url + "/v1/chat/completions",
-        json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]},
-        headers={"authorization": "Bearer sk-client-secret-value"},
-        timeout=15,
-    )
-    # the backend refused the token and the refresh could not happen (issuer unreachable here)
-    assert response.status_code in (401, 502)
-    assert response.json()["error"]["message"]
-    auth = json.loads((gateway.home / "auth.json").read_text())["tokens"]
-    for value in [*auth.values(), "sk-client-secret-value"]:
-        assert value not in response.text
+@pytest.mark.parametrize(
+    ("issuer_refreshes", "status", "code"),
+    [(True, 401, "invalid_credentials"), (False, 502, "auth_unreachable")],
+    ids=["refreshed-then-refused-again", "issuer-unreachable"],
+)
+def test_error_bodies_carry_no_token(
+    simulator: UpstreamSimulator, tmp_path: Path, issuer_refreshes: bool, status: int, code: str
+) -> None:
+    home = tmp_path / "home"
+    with fake_issuer_thread() as issuer, socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: a connection to it is refused
+        if issuer_refreshes:
+            issuer.valid_refresh_tokens.add("rt_test_refresh_0")  # the refresh token write_auth_json puts in
+            issuer_url = issuer.base_url
+        else:
+            issuer_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        _settings, context = start_gateway(simulator, home, auth_issuer=issuer_url)
+        with context as served:
+            original = json.loads((home / "auth.json").read_text())["tokens"]
+            simulator.enqueue(Scenario("http_401"), Scenario("http_401"))
+            response = httpx.post(
+                served.base_url + "/v1/chat/completions",
+                json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]},
+                headers={"authorization": "Bearer sk-client-secret-value"},
+                timeout=15,
+            )
+        # the backend refused the token; the one refresh either worked (and the backend refused the new
+        # token too) or could not reach the issuer
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+        assert issuer.refresh_calls == (1 if issuer_refreshes else 0)
+        assert len(simulator.responses_requests) == (2 if issuer_refreshes else 1)
+        secrets = [*original.values(), "sk-client-secret-value"]
+        secrets += [value for minted in issuer.issued for value in minted.values()]
+        for value in secrets:
+            assert value not in response.text
