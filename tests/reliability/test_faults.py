@@ -166,7 +166,7 @@ def test_concurrency_cap_answers_429_with_retry_after(simulator: UpstreamSimulat
         finally:
             for holder in holders:
                 holder.__exit__(None, None, None)
-        time.sleep(0.3)
+        assert wait_until(lambda: _active_streams(app.base_url) == 0, timeout=10)  # the slots came back
         _healthy(app.base_url)
 
 

@@ -23,7 +23,7 @@ from codexgate.storage.usage_db import connect, fetch_records
 from codexgate.testing import Scenario, UpstreamSimulator
 from tests.conftest import Gateway, start_gateway
 from tests.fake_issuer import fake_issuer_thread
-from tests.helpers import free_port, write_auth_json
+from tests.helpers import free_port, wait_until, write_auth_json
 
 
 def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -48,6 +48,14 @@ def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str
     raise RuntimeError(process.communicate()[1])
 
 
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
+
+
 def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: UpstreamSimulator, tmp_path: Path) -> None:
     home = tmp_path / "home"
     document = write_auth_json(home)
@@ -61,13 +69,11 @@ def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: Ups
         results[name] = httpx.post(base + "/v1/chat/completions", json=body, timeout=30).text
 
     threads = [threading.Thread(target=read, args=(name,)) for name in ("short", "long")]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.2)
+    for number, thread in enumerate(threads, start=1):
+        thread.start()  # one at a time: the simulator answers them in the order they arrive
+        assert wait_until(lambda number=number: len(simulator.responses_requests) == number, timeout=15)
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    with pytest.raises(httpx.TransportError):  # no new connections while draining
-        httpx.get(base + "/health", timeout=1)
+    assert wait_until(lambda: _refused(base + "/health"), timeout=10)  # no new connections while draining
     for thread in threads:
         thread.join(30)
     _out, err = process.communicate(timeout=30)
