@@ -131,7 +131,6 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[ServedApp]:
         app, host=host, port=0, loop="asyncio", http="httptools", lifespan="on", access_log=False, log_config=None
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

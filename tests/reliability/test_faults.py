@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from codexgate.testing import RecordedRequest, Scenario, UpstreamSimulator
 from tests.conftest import start_gateway
 from tests.helpers import ServedApp, usage_rows, wait_until
 
-MESSAGES = [{"role": "user", "content": "fault test"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "fault test"}]
 
 
 @pytest.fixture

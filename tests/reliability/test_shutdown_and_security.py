@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openai.types.chat import ChatCompletionContentPartParam
 
 from codexgate.config import load_settings
 from codexgate.storage.usage_db import connect, fetch_records
@@ -48,6 +50,10 @@ def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str
     raise RuntimeError(process.communicate()[1])
 
 
+def _arrived(simulator: UpstreamSimulator, count: int) -> bool:
+    return len(simulator.responses_requests) == count
+
+
 def _refused(url: str) -> bool:
     try:
         httpx.get(url, timeout=1)
@@ -71,7 +77,7 @@ def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: Ups
     threads = [threading.Thread(target=read, args=(name,)) for name in ("short", "long")]
     for number, thread in enumerate(threads, start=1):
         thread.start()  # one at a time: the simulator answers them in the order they arrive
-        assert wait_until(lambda number=number: len(simulator.responses_requests) == number, timeout=15)
+        assert wait_until(functools.partial(_arrived, simulator, number), timeout=15)
     process.send_signal(signal.SIGTERM)
     assert wait_until(lambda: _refused(base + "/health"), timeout=10)  # no new connections while draining
     for thread in threads:
@@ -112,7 +118,10 @@ def canary() -> Iterator[tuple[str, list[str]]]:
 
 def test_no_client_url_is_fetched_by_the_gateway(gateway: Gateway, canary: tuple[str, list[str]]) -> None:
     url, hits = canary
-    content = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url + "/image.png"}}]
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": url + "/image.png"}},
+    ]
     client = gateway.client()
     client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": content}])
     client.chat.completions.create(
