@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import free_port, write_auth_json
 
 
+@pytest.mark.slow
 def test_serve_starts_within_10_seconds_and_stops_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
     write_auth_json(home)
@@ -50,6 +52,7 @@ def test_serve_starts_within_10_seconds_and_stops_cleanly(tmp_path: Path) -> Non
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_public_bind_without_keys_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "CODEXGATE_HOME": str(tmp_path)}
     result = subprocess.run(

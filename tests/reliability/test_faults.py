@@ -97,6 +97,7 @@ def test_a_stalled_answer_without_stream_is_a_504(served: ServedApp, simulator: 
     _healthy(served.base_url)
 
 
+@pytest.mark.slow
 def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: UpstreamSimulator) -> None:
     # read_timeout is 1 s; the answer takes ~3 s in total with 0.3 s between events.
     simulator.enqueue(Scenario("text", text=" ".join(["slow"] * 8), event_delay=0.3))

@@ -62,6 +62,7 @@ def _refused(url: str) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: UpstreamSimulator, tmp_path: Path) -> None:
     home = tmp_path / "home"
     document = write_auth_json(home)
