@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from codexgate.testing.ports import free_port
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -37,12 +40,6 @@ def cpu_seconds(pid: int) -> float:
 def rss_bytes(pid: int) -> int:
     """Resident set size, from ``/proc/<pid>/statm``."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def can_pin() -> bool:
@@ -91,6 +88,24 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], name: str, log: 
     raise RuntimeError(f"the {name} did not listen on {HOST}:{port} within {START_TIMEOUT:.0f} s")
 
 
+SIMULATOR_ANNOUNCEMENT = re.compile(rb"codexgate simulator listening on http://[^\s:]+:(\d+)")
+
+
+def wait_announced(process: subprocess.Popen[bytes], log: Path, offset: int) -> int:
+    """The port a simulator started with ``--port 0`` bound, read from the line it prints when ready
+    (in ``log`` past ``offset``: the log is appended to, and may hold an earlier run's line)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        found = SIMULATOR_ANNOUNCEMENT.search(log.read_bytes()[offset:]) if log.exists() else None
+        if found is not None:
+            return int(found.group(1))
+        if process.poll() is not None:
+            error = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the simulator exited with {process.returncode}: {error}")
+        time.sleep(0.05)
+    raise RuntimeError(f"the simulator did not announce its port within {START_TIMEOUT:.0f} s")
+
+
 def stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
     """SIGTERM, a few seconds' grace, then SIGKILL; always reaps."""
     for process in processes:
@@ -137,27 +152,28 @@ def running_stack(
     home: Path, *, event_delay: float, tokens: int, gateway_command: Sequence[str] = ()
 ) -> Iterator[Stack]:
     """Simulator (``tokens`` deltas per answer, ``event_delay`` s between events) and gateway."""
-    sim_port, gateway_port = free_port(), free_port()
     python = sys.executable
     simulator_command = [
         python,
         "-m",
         "codexgate.testing.simulator",
         "--port",
-        str(sim_port),
+        "0",  # it binds a free port and prints it: nothing can take the port between pick and bind
         "--tokens",
         str(tokens),
         "--event-delay",
         str(event_delay),
     ]
-    env = gateway_env(home, sim_port, gateway_port)
     processes: list[subprocess.Popen[bytes]] = []
     sim_log, gateway_log = home / "simulator.log", home / "gateway.log"
     try:
+        sim_log_offset = sim_log.stat().st_size if sim_log.exists() else 0
         processes.append(spawn(simulator_command, CLIENT_CPU, sim_log))
+        sim_port = wait_announced(processes[0], sim_log, sim_log_offset)
+        gateway_port = free_port()  # `codexgate serve` must be told its port
+        env = gateway_env(home, sim_port, gateway_port)
         gateway = list(gateway_command) or [python, "-m", "codexgate", "serve"]
         processes.append(spawn(gateway, GATEWAY_CPU, gateway_log, env))
-        wait_listening(sim_port, processes[0], "simulator", sim_log)
         wait_listening(gateway_port, processes[1], "gateway", gateway_log)
         yield Stack(processes[0], processes[1], sim_port, gateway_port, env)
     finally:

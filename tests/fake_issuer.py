@@ -134,7 +134,7 @@ def fake_issuer_thread() -> Iterator[FakeIssuer]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         issuer.base_url = f"http://127.0.0.1:{port}"
         ready.set()
         await stop.wait()

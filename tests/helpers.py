@@ -7,7 +7,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,50 @@ from typing import Any
 import uvicorn
 
 from codexgate.config import Settings, load_settings
+from codexgate.storage.usage_db import UsageRecord, connect, fetch_records
+from codexgate.storage.usage_writer import UsageWriter
+from codexgate.testing.ports import free_port
+
+__all__ = [
+    "ServedApp",
+    "free_port",
+    "make_jwt",
+    "serve_in_thread",
+    "settings_for",
+    "usage_rows",
+    "wait_until",
+    "write_auth_json",
+]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """Poll ``condition`` until it is truthy; False if ``timeout`` seconds pass first (keep it generous:
+    it bounds only how long a failing test waits, never how fast a passing one must be)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return bool(condition())
+        time.sleep(interval)
+    return True
+
+
+def usage_rows(writer: UsageWriter, database: Path, count: int, timeout: float = 10.0) -> list[UsageRecord]:
+    """The usage rows once at least ``count`` are written (a request's row may be submitted just after
+    its answer went out); fewer after ``timeout`` seconds means the caller's assertion fails."""
+    rows: list[UsageRecord] = []
+
+    def enough() -> bool:
+        nonlocal rows
+        assert writer.flush(timeout)
+        connection = connect(database)
+        try:
+            rows = fetch_records(connection)
+        finally:
+            connection.close()
+        return len(rows) >= count
+
+    wait_until(enough, timeout=timeout, interval=0.05)
+    return rows
 
 
 def _b64(data: bytes) -> str:
@@ -87,7 +131,6 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[ServedApp]:
         app, host=host, port=0, loop="asyncio", http="httptools", lifespan="on", access_log=False, log_config=None
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

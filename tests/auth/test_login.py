@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import stat
 import urllib.parse
 from collections.abc import Iterator
@@ -18,19 +17,13 @@ from codexgate.auth.login import browser_login, device_login, paste_login
 from codexgate.auth.oauth_client import AuthError
 from codexgate.cli.main import app
 from tests.fake_issuer import FakeIssuer, fake_issuer_thread
-from tests.helpers import write_auth_json
+from tests.helpers import free_port, write_auth_json
 
 
 @pytest.fixture
 def issuer() -> Iterator[FakeIssuer]:
     with fake_issuer_thread() as fake:
         yield fake
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_browser_flow_with_pkce_and_state(

@@ -64,6 +64,7 @@ async def test_concurrent_requests_share_one_refresh(tmp_path: Path, issuer: Fak
     assert not (tmp_path / "own" / "auth.json").exists()  # written back to the file it came from
 
 
+@pytest.mark.slow
 def test_two_processes_refresh_once(tmp_path: Path, issuer: FakeIssuer) -> None:
     _expired_codex_file(tmp_path, issuer)
     issuer.refresh_delay = 0.3

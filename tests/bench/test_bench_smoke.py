@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_gateway import ROWS  # noqa: E402
 
 
+@pytest.mark.slow
 def test_benchmark_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(

@@ -15,6 +15,8 @@ from codexgate.cli.main import app
 from codexgate.cli.stats_cmd import parse_since
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
+from tests.conftest import Gateway
+from tests.helpers import usage_rows
 
 
 def invoke(home: Path, *args: str) -> tuple[int, str, str]:
@@ -159,3 +161,26 @@ def test_json_stdout_is_only_the_document(tmp_path: Path, args: list[str]) -> No
     assert code == 0
     assert stdout.lstrip().startswith("{") and stdout.rstrip().endswith("}")
     orjson.loads(stdout)
+
+
+def test_stats_json_matches_the_rows_a_gateway_wrote(gateway: Gateway) -> None:
+    client = gateway.client()
+    for model in ("gpt-5", "gpt-5", "gpt-5-codex"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "count"}])
+    rows = usage_rows(gateway.app.state.gateway.usage_writer, gateway.settings.database_path, 3)
+    assert [row.status for row in rows] == [200, 200, 200]
+    code, stdout, stderr = invoke(gateway.home, "stats", "--json", "--since", "all")
+    assert code == 0, stderr
+    document = orjson.loads(stdout)
+    counted = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens")
+    totals = document["totals"]
+    assert (totals["requests"], totals["errors"]) == (3, 0)
+    assert {name: totals[name] for name in counted} == {name: sum(getattr(r, name) for r in rows) for name in counted}
+    assert totals["input_tokens"] > 0 and totals["output_tokens"] > 0  # the simulator reports usage
+    by_model = {group["model"]: group for group in document["by_model"]}
+    assert {model: group["requests"] for model, group in by_model.items()} == {"gpt-5": 2, "gpt-5-codex": 1}
+    for model, group in by_model.items():
+        mine = [row for row in rows if row.model == model]
+        assert {name: group[name] for name in counted} == {
+            name: sum(getattr(r, name) for r in mine) for name in counted
+        }

@@ -180,11 +180,10 @@ def test_generated_chat_requests_never_send_system_and_keep_calls_paired(body: d
     calls = [i["call_id"] for i in items if i["type"] == "function_call"]
     outputs = [i["call_id"] for i in items if i["type"] == "function_call_output"]
     assert sorted(calls) == sorted(outputs) and len(set(calls)) == len(calls)
-    for item in items:  # every output comes after its call
+    call_positions = {item["call_id"]: n for n, item in enumerate(items) if item["type"] == "function_call"}
+    for position, item in enumerate(items):  # every output comes after its call
         if item["type"] == "function_call_output":
-            assert calls.index(item["call_id"]) >= 0
-            position = items.index(item)
-            assert any(i.get("call_id") == item["call_id"] and i["type"] == "function_call" for i in items[:position])
+            assert call_positions[item["call_id"]] < position, item["call_id"]
     system = [
         m["content"]
         for m in body["messages"][

@@ -81,7 +81,7 @@ def expected(events: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     terminal = next((e for e in events if e.get("type") in TERMINAL), None)
     error = next((e for e in events if e.get("type") in ("error", "codexgate.protocol_error")), None)
-    response = terminal["response"] if terminal else None
+    response: Any = terminal["response"] if terminal else None
     if error is not None:
         code = (error.get("error") or error).get("code") if error["type"] == "error" else "upstream_protocol_error"
     elif terminal is None:
@@ -91,7 +91,8 @@ def expected(events: list[dict[str, Any]]) -> dict[str, Any]:
     else:
         code = None
     reason = (response or {}).get("incomplete_details") or {}
-    finish = {"max_output_tokens": "length", "content_filter": "content_filter"}.get(reason.get("reason"))
+    finishes = {"max_output_tokens": "length", "content_filter": "content_filter"}
+    finish = finishes.get(str(reason.get("reason")))
     custom = any(
         e.get("type") == "response.output_item.done" and e["item"].get("type") == "custom_tool_call" for e in events
     )

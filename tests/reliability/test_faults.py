@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-from codexgate.testing import Scenario, UpstreamSimulator
+from codexgate.testing import RecordedRequest, Scenario, UpstreamSimulator
 from tests.conftest import start_gateway
-from tests.helpers import ServedApp
+from tests.helpers import ServedApp, usage_rows, wait_until
 
-MESSAGES = [{"role": "user", "content": "fault test"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "fault test"}]
 
 
 @pytest.fixture
@@ -56,8 +59,7 @@ def test_stream_faults_end_with_one_error_chunk(
     errors = [json.loads(d)["error"] for d in data if d.startswith('{"error"')]
     assert len(errors) == 1, data[-3:]
     assert set(errors[0]) == {"message", "type", "param", "code"}
-    if scenario != "non_json_data":
-        assert errors[0]["code"] == code
+    assert errors[0]["code"] == code
     assert "[DONE]" not in data
     assert time.monotonic() - started < 10
     _healthy(served.base_url)
@@ -95,6 +97,7 @@ def test_a_stalled_answer_without_stream_is_a_504(served: ServedApp, simulator: 
     _healthy(served.base_url)
 
 
+@pytest.mark.slow
 def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: UpstreamSimulator) -> None:
     # read_timeout is 1 s; the answer takes ~3 s in total with 0.3 s between events.
     simulator.enqueue(Scenario("text", text=" ".join(["slow"] * 8), event_delay=0.3))
@@ -103,14 +106,40 @@ def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: U
     assert not any(d.startswith('{"error"') for d in data)
 
 
-def test_half_sent_body_leaves_the_server_healthy(served: ServedApp) -> None:
-    host, port = served.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 1000\r\n\r\n{"model": "gpt-5", "mess'
-        )
-    _healthy(served.base_url)
+def test_half_sent_body_is_dropped_without_a_trace(simulator: UpstreamSimulator, tmp_path: Path) -> None:
+    # one stream slot: a slot the half-sent request kept would turn the next request into a 429
+    settings, context = start_gateway(simulator, tmp_path / "home", read_timeout=1.0, max_concurrent_streams=1)
+    with context as served:
+        host, port = served.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"model": "gpt-5", "mess'
+            )
+            sock.shutdown(socket.SHUT_WR)  # the client gives up mid-body
+            answered = _read_to_end(sock)
+        assert answered == b"", answered[:200]  # no answer can be made to half a body: the server just closes
+        assert _active_streams(served.base_url) == 0
+        assert simulator.requests == deque()  # nothing went upstream
+        _healthy(served.base_url)
+        assert len(simulator.responses_requests) == 1
+        writer = served.server.config.app.state.gateway.usage_writer
+        rows = usage_rows(writer, settings.database_path, 1)
+        assert [(row.status, row.error_code) for row in rows] == [(200, None)]  # the healthy request's, only
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def _active_streams(base_url: str) -> float:
+    text = httpx.get(base_url + "/metrics", timeout=10).text
+    match = re.search(r"^codexgate_active_streams (\S+)$", text, re.M)
+    assert match is not None, "the metrics page lists codexgate_active_streams"
+    return float(match.group(1))
 
 
 def test_concurrency_cap_answers_429_with_retry_after(simulator: UpstreamSimulator, tmp_path: Path) -> None:
@@ -139,7 +168,7 @@ def test_concurrency_cap_answers_429_with_retry_after(simulator: UpstreamSimulat
         finally:
             for holder in holders:
                 holder.__exit__(None, None, None)
-        time.sleep(0.3)
+        assert wait_until(lambda: _active_streams(app.base_url) == 0, timeout=10)  # the slots came back
         _healthy(app.base_url)
 
 
@@ -151,6 +180,24 @@ def test_oversized_request_head_is_431(served: ServedApp) -> None:
     assert httpx.get(served.base_url + "/health", headers={"x-ok": "a" * 1000}).status_code == 200
 
 
+NOT_READING = 2.0  # seconds the slow client reads nothing: twice the gateway's 1 s upstream read timeout
+QUIET = 1.0  # the upstream counts as held once it has sent nothing new for this long
+
+
+def _held_count(request: RecordedRequest, deadline: float) -> int | None:
+    """How many events the upstream had sent when it stopped sending (None if it never stopped)."""
+    last, since = request.events_sent, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = request.events_sent
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= QUIET:
+            return now
+    return None
+
+
+@pytest.mark.slow
 def test_slow_reader_gets_backpressure_not_an_unbounded_buffer(served: ServedApp, simulator: UpstreamSimulator) -> None:
     tokens = 150_000
     simulator.enqueue(Scenario("text", tokens=tokens))
@@ -163,19 +210,25 @@ def test_slow_reader_gets_backpressure_not_an_unbounded_buffer(served: ServedApp
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        time.sleep(2.0)  # the client reads nothing
+        # the client reads nothing: the upstream sends until the pipes fill, then it is held
+        started = time.monotonic()
+        assert wait_until(lambda: simulator.responses_requests, timeout=20), "the request never reached upstream"
         request = simulator.responses_requests[-1]
-        held_back = request.events_sent
-        # the upstream was paused by the full pipe instead of being read into gateway memory
-        assert held_back < tokens * 0.6, held_back
+        assert wait_until(lambda: request.events_sent > 0, timeout=20), "the upstream sent nothing"
+        time.sleep(max(0.0, started + NOT_READING - time.monotonic()))  # the stimulus: a client that does not read
+        held_back = _held_count(request, deadline=time.monotonic() + 60)
+        assert held_back is not None, f"the upstream never stopped sending ({request.events_sent} events)"
+        # events went out, then the full pipe paused the upstream instead of the gateway reading it into memory
+        assert 0 < held_back < tokens * 0.6, held_back
         tail = b""
-        sock.settimeout(20)
+        sock.settimeout(30)
         while b"data: [DONE]" not in tail:
             chunk = sock.recv(1 << 20)
             if not chunk:
                 break
             tail = (tail + chunk)[-64:]
-    assert b"data: [DONE]" in tail  # the 2 s without reading were the client's, not an upstream timeout
-    assert request.wait_closed(10)
+    assert b"data: [DONE]" in tail  # the time without reading was the client's, not an upstream timeout
+    assert request.wait_closed(30)
+    assert request.outcome == "completed"
     assert request.events_sent > held_back  # reading resumed the upstream
-    print(f"upstream held at {held_back} of {tokens + 9} events while the client did not read")
+    print(f"upstream held at {held_back} of {request.events_sent} events while the client did not read")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -17,18 +18,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openai.types.chat import ChatCompletionContentPartParam
 
 from codexgate.config import load_settings
 from codexgate.storage.usage_db import connect, fetch_records
 from codexgate.testing import Scenario, UpstreamSimulator
-from tests.conftest import Gateway
-from tests.helpers import write_auth_json
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import Gateway, start_gateway
+from tests.fake_issuer import fake_issuer_thread
+from tests.helpers import free_port, wait_until, write_auth_json
 
 
 def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -53,6 +50,19 @@ def _serve(home: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[str
     raise RuntimeError(process.communicate()[1])
 
 
+def _arrived(simulator: UpstreamSimulator, count: int) -> bool:
+    return len(simulator.responses_requests) == count
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+@pytest.mark.slow
 def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: UpstreamSimulator, tmp_path: Path) -> None:
     home = tmp_path / "home"
     document = write_auth_json(home)
@@ -66,13 +76,11 @@ def test_sigterm_lets_streams_finish_then_ends_them_with_an_error(simulator: Ups
         results[name] = httpx.post(base + "/v1/chat/completions", json=body, timeout=30).text
 
     threads = [threading.Thread(target=read, args=(name,)) for name in ("short", "long")]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.2)
+    for number, thread in enumerate(threads, start=1):
+        thread.start()  # one at a time: the simulator answers them in the order they arrive
+        assert wait_until(functools.partial(_arrived, simulator, number), timeout=15)
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    with pytest.raises(httpx.TransportError):  # no new connections while draining
-        httpx.get(base + "/health", timeout=1)
+    assert wait_until(lambda: _refused(base + "/health"), timeout=10)  # no new connections while draining
     for thread in threads:
         thread.join(30)
     _out, err = process.communicate(timeout=30)
@@ -111,7 +119,10 @@ def canary() -> Iterator[tuple[str, list[str]]]:
 
 def test_no_client_url_is_fetched_by_the_gateway(gateway: Gateway, canary: tuple[str, list[str]]) -> None:
     url, hits = canary
-    content = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url + "/image.png"}}]
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": url + "/image.png"}},
+    ]
     client = gateway.client()
     client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": content}])
     client.chat.completions.create(
@@ -150,18 +161,39 @@ def test_default_bind_is_loopback() -> None:
     assert load_settings(env={}).settings.server.host == "127.0.0.1"
 
 
-def test_error_bodies_carry_no_token(gateway: Gateway) -> None:
-    gateway.simulator.enqueue(Scenario("http_401"))
-    gateway.simulator.enqueue(Scenario("http_401"))
-    response = httpx.post(
-        gateway.base_url + "/v1/chat/completions",
-        json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]},
-        headers={"authorization": "Bearer sk-client-secret-value"},
-        timeout=15,
-    )
-    # the backend refused the token and the refresh could not happen (issuer unreachable here)
-    assert response.status_code in (401, 502)
-    assert response.json()["error"]["message"]
-    auth = json.loads((gateway.home / "auth.json").read_text())["tokens"]
-    for value in [*auth.values(), "sk-client-secret-value"]:
-        assert value not in response.text
+@pytest.mark.parametrize(
+    ("issuer_refreshes", "status", "code"),
+    [(True, 401, "invalid_credentials"), (False, 502, "auth_unreachable")],
+    ids=["refreshed-then-refused-again", "issuer-unreachable"],
+)
+def test_error_bodies_carry_no_token(
+    simulator: UpstreamSimulator, tmp_path: Path, issuer_refreshes: bool, status: int, code: str
+) -> None:
+    home = tmp_path / "home"
+    with fake_issuer_thread() as issuer, socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: a connection to it is refused
+        if issuer_refreshes:
+            issuer.valid_refresh_tokens.add("rt_test_refresh_0")  # the refresh token write_auth_json puts in
+            issuer_url = issuer.base_url
+        else:
+            issuer_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        _settings, context = start_gateway(simulator, home, auth_issuer=issuer_url)
+        with context as served:
+            original = json.loads((home / "auth.json").read_text())["tokens"]
+            simulator.enqueue(Scenario("http_401"), Scenario("http_401"))
+            response = httpx.post(
+                served.base_url + "/v1/chat/completions",
+                json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]},
+                headers={"authorization": "Bearer sk-client-secret-value"},
+                timeout=15,
+            )
+        # the backend refused the token; the one refresh either worked (and the backend refused the new
+        # token too) or could not reach the issuer
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+        assert issuer.refresh_calls == (1 if issuer_refreshes else 0)
+        assert len(simulator.responses_requests) == (2 if issuer_refreshes else 1)
+        secrets = [*original.values(), "sk-client-secret-value"]
+        secrets += [value for minted in issuer.issued for value in minted.values()]
+        for value in secrets:
+            assert value not in response.text

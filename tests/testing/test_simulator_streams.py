@@ -273,3 +273,18 @@ def test_pieces_always_join_to_the_text(text: str, count: int | None) -> None:
     assert "".join(pieces) == text
     if count is not None and text:
         assert len(pieces) == min(count, len(text))
+
+
+def test_a_long_answer_is_sent_while_it_is_built(sim: UpstreamSimulator, http: httpx.Client) -> None:
+    tokens = 150_000  # about 30 MB of events: far more than the socket buffers hold
+    sim.enqueue(Scenario("text", tokens=tokens))
+    with http.stream("POST", "/responses", json=request_body(), headers=AUTH) as response:
+        assert response.status_code == 200
+        first = next(response.iter_lines())  # the head and the first event came ...
+        assert first == "event: codex.rate_limits"
+        record = sim.requests[-1]
+        assert record.headers_sent_at is not None and record.event_types[:1] == ["codex.rate_limits"]
+        # ... while the client reads nothing more, the simulator is held by the full pipe, and what it
+        # has made so far is only what it has written: the rest of the answer does not exist yet
+        assert len(record.event_types) <= record.events_sent + 1 < tokens
+    assert record.wait_closed(10) and record.outcome == "disconnected"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ def _shape(body: dict[str, Any], summary: str = "auto") -> Any:
 
 
 def test_shaping_sets_what_the_backend_requires_and_strips_what_it_rejects() -> None:
-    body = {
+    body: dict[str, Any] = {
         "model": "gpt-5",
         "input": [
             {"id": "msg_1", "type": "message", "role": "system", "content": [{"type": "input_text", "text": "s"}]},
@@ -109,7 +110,7 @@ def test_session_and_cache_key() -> None:
     assert derived[0] == derived[1] == conversation_key(body)
 
 
-ENTRIES: list[dict[str, Any]] = [
+ENTRIES: list[Mapping[str, Any]] = [
     {
         "slug": "gpt-5",
         "visibility": "list",
@@ -130,7 +131,7 @@ def test_model_objects_have_aliases_and_skip_hidden() -> None:
 async def test_catalog_caches_and_falls_back() -> None:
     calls = 0
 
-    async def fetch() -> list[dict[str, Any]]:
+    async def fetch() -> list[Mapping[str, Any]]:
         nonlocal calls
         calls += 1
         return ENTRIES
@@ -144,7 +145,7 @@ async def test_catalog_caches_and_falls_back() -> None:
         await catalog.get("nope")
     assert info.value.status_code == 404 and info.value.param == "model"
 
-    async def failing() -> list[dict[str, Any]]:
+    async def failing() -> list[Mapping[str, Any]]:
         raise APIError(502, "down")
 
     assert [m["id"] for m in await ModelCatalog(failing, ttl=60, fallback=["a", "b"]).models()] == ["a", "b"]

@@ -36,7 +36,7 @@ class RecordedRequest:
     first_event_at: float | None = None
     #: when each event was written (``time.monotonic()``), parallel to ``event_types``.
     event_times: list[float] = field(default_factory=list, repr=False)
-    #: the type of each event to be written, in order (``"not json"`` for the bad line).
+    #: the type of each event written (or being written), in order (``"not json"`` for the bad line).
     event_types: list[str] = field(default_factory=list, repr=False)
     finished_at: float | None = None
     disconnected_at: float | None = None

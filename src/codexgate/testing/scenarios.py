@@ -2,13 +2,14 @@
 
 A :class:`Scenario` names a behaviour (``text``, ``reasoning``, ``tool_calls``, ``http_429_usage_limit``,
 ``drop_mid_stream`` …, see :data:`SCENARIO_NAMES`) plus optional knobs; knobs left ``None`` take the
-simulator's defaults. :func:`build_events` turns a stream scenario and the request into the full list
-of event dicts (HTTP-error answers are in :mod:`codexgate.testing.http_errors`).
+simulator's defaults. :func:`iter_events` turns a stream scenario and the request into its event
+dicts, made as they are consumed (:func:`build_events` gives the full list); HTTP-error answers are
+in :mod:`codexgate.testing.http_errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,11 +374,19 @@ def _failure(scenario: Scenario) -> dict[str, Any]:
 
 def build_events(scenario: Scenario, context: RequestContext, defaults: Defaults) -> list[Event]:
     """The complete event list of a stream scenario (faults use the ``text`` stream)."""
+    return list(iter_events(scenario, context, defaults))
+
+
+def iter_events(scenario: Scenario, context: RequestContext, defaults: Defaults) -> Iterator[Event]:
+    """The events of a stream scenario, made one by one as they are consumed (a long answer's first
+    events can go out before its last ones exist)."""
     if scenario.name == "replay":
-        return [dict(event) for event in scenario.events or ()]
+        for event in scenario.events or ():
+            yield dict(event)
+        return
     model = scenario.model or context.model
     stream = EventStream(response_object(context.body, model=model))
-    stream.start()
+    yield from stream.start()
     name = scenario.name
     empty = scenario.empty_final_output if scenario.empty_final_output is not None else defaults.empty_final_output
     pieces = answer_pieces(scenario, context, defaults)
@@ -385,9 +394,9 @@ def build_events(scenario: Scenario, context: RequestContext, defaults: Defaults
     if name in ("failed", "context_length_exceeded", "rate_limit_exceeded", "error_event"):
         error = _failure(scenario)
         if name == "error_event":
-            stream.error_event(error["code"], error["message"], flat=scenario.error_shape == "flat")
-        stream.finish("failed", usage=None, error=error)
-        return stream.events
+            yield from stream.error_event(error["code"], error["message"], flat=scenario.error_shape == "flat")
+        yield from stream.finish("failed", usage=None, error=error)
+        return
 
     if name == "reasoning":
         summaries = scenario.reasoning_summary or DEFAULT_SUMMARY
@@ -395,29 +404,29 @@ def build_events(scenario: Scenario, context: RequestContext, defaults: Defaults
         encrypted = scenario.encrypted_content
         if encrypted is None and context.wants_encrypted_reasoning:
             encrypted = "gAAAAAB" + new_id("enc")
-        stream.reasoning([split_pieces(part, per_part) for part in summaries], encrypted_content=encrypted)
-        stream.message(pieces, phase=scenario.phase)
+        yield from stream.reasoning([split_pieces(part, per_part) for part in summaries], encrypted_content=encrypted)
+        yield from stream.message(pieces, phase=scenario.phase)
     elif name in ("tool_calls", "tool_args_done_only"):
         if scenario.preamble:
-            stream.message(split_words(scenario.preamble), phase=scenario.phase or "commentary")
+            yield from stream.message(split_words(scenario.preamble), phase=scenario.phase or "commentary")
         for call in scenario.tool_calls() or calls_for_request(context):
             arguments = call.arguments_json()
             chunks = None if name == "tool_args_done_only" else split_even(arguments, scenario.arg_chunks)
-            stream.function_call(call.name, arguments, chunks, call_id=call.call_id or new_id("call"))
+            yield from stream.function_call(call.name, arguments, chunks, call_id=call.call_id or new_id("call"))
     elif name == "custom_tool":
         calls = scenario.tool_calls() or [ToolCall("apply_patch", "*** Begin Patch\n*** End Patch\n")]
         for call in calls:
             tool_input = call.arguments if isinstance(call.arguments, str) else call.arguments_json()
-            stream.custom_tool_call(
+            yield from stream.custom_tool_call(
                 call.name,
                 tool_input,
                 split_even(tool_input, scenario.arg_chunks),
                 call_id=call.call_id or new_id("call"),
             )
     elif name == "refusal":
-        stream.refusal(split_words(scenario.refusal or DEFAULT_REFUSAL))
+        yield from stream.refusal(split_words(scenario.refusal or DEFAULT_REFUSAL))
     elif name == "web_search":
-        stream.web_search_call(scenario.search_query)
+        yield from stream.web_search_call(scenario.search_query)
         citation = dict(scenario.citation or DEFAULT_CITATION)
         text = "".join(pieces)
         annotation = {
@@ -427,15 +436,14 @@ def build_events(scenario: Scenario, context: RequestContext, defaults: Defaults
             "title": citation.get("title", ""),
             "url": citation.get("url", ""),
         }
-        stream.message(pieces, annotations=[annotation], phase=scenario.phase)
+        yield from stream.message(pieces, annotations=[annotation], phase=scenario.phase)
     elif name in ("incomplete", "content_filter"):
         reason = scenario.incomplete_reason or ("content_filter" if name == "content_filter" else "max_output_tokens")
-        stream.message(pieces, status="incomplete", phase=scenario.phase)
-        stream.finish(
+        yield from stream.message(pieces, status="incomplete", phase=scenario.phase)
+        yield from stream.finish(
             "incomplete", usage=_usage(stream, scenario, context), empty_output=empty, incomplete_reason=reason
         )
-        return stream.events
+        return
     else:  # text, slow and the stream faults
-        stream.message(pieces, phase=scenario.phase)
-    stream.finish("completed", usage=_usage(stream, scenario, context), empty_output=empty)
-    return stream.events
+        yield from stream.message(pieces, phase=scenario.phase)
+    yield from stream.finish("completed", usage=_usage(stream, scenario, context), empty_output=empty)

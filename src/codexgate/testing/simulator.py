@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 
 from codexgate.testing.recorded import RateLimits, RecordedRequest
-from codexgate.testing.runner import main, run_simulator, simulator_thread
 from codexgate.testing.scenarios import SCENARIO_NAMES, Scenario, ToolCall, expected_text
-from codexgate.testing.server import UpstreamSimulator
+from codexgate.testing.simulator_process import main, run_simulator, simulator_thread
+from codexgate.testing.simulator_server import UpstreamSimulator
 
 __all__ = [
     "SCENARIO_NAMES",

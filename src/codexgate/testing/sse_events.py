@@ -2,9 +2,11 @@
 
 :class:`EventStream` numbers events (``sequence_number`` from 0), keeps the response object that
 ``response.created`` / ``response.in_progress`` / the terminal event carry, and has one method per
-item kind that appends the item's whole event run (``output_item.added`` … ``output_item.done``) at
-the next ``output_index``. Field names and order follow the recorded streams in
-``tests/fixtures/recorded/`` and ``protocol.md`` §1. Nothing here does I/O.
+item kind that yields the item's whole event run (``output_item.added`` … ``output_item.done``) at
+the next ``output_index``. The methods are generators: events are made as they are consumed, so a
+server can send the first ones while the rest of a long stream is still to be built. Field names and
+order follow the recorded streams in ``tests/fixtures/recorded/`` and ``protocol.md`` §1. Nothing
+here does I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import base64
 import itertools
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -139,11 +141,15 @@ def response_object(request: Mapping[str, Any], *, model: str, response_id: str 
 
 
 class EventStream:
-    """Appends events with increasing ``sequence_number`` and tracks the finished output items."""
+    """Makes events with increasing ``sequence_number`` and tracks the finished output items.
+
+    Each item method yields that item's events; ``yield from`` them in order (a method's counters,
+    e.g. :attr:`output_tokens`, are up to date once its events have all been consumed).
+    """
 
     def __init__(self, response: dict[str, Any], *, obfuscate: bool = True) -> None:
         self.response = response
-        self.events: list[Event] = []
+        self.count = 0  # events made so far: the next ``sequence_number``
         self.output: list[dict[str, Any]] = []
         self.obfuscate = obfuscate
         self.output_tokens = 0
@@ -151,15 +157,15 @@ class EventStream:
 
     # -- plumbing -----------------------------------------------------------------------------
     def emit(self, event_type: str, **fields: Any) -> Event:
-        event: Event = {"type": event_type, "sequence_number": len(self.events), **fields}
-        self.events.append(event)
+        event: Event = {"type": event_type, "sequence_number": self.count, **fields}
+        self.count += 1
         return event
 
-    def _delta(self, event_type: str, delta: str, where: Mapping[str, Any], **extra: Any) -> None:
+    def _delta(self, event_type: str, delta: str, where: Mapping[str, Any], **extra: Any) -> Event:
         # Field order as recorded: where, delta, logprobs, obfuscation.
         if self.obfuscate:
             extra["obfuscation"] = _obfuscation(delta)
-        self.emit(event_type, **where, delta=delta, **extra)
+        return self.emit(event_type, **where, delta=delta, **extra)
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         return {**self.response, "status": status}
@@ -169,9 +175,9 @@ class EventStream:
         return len(self.output)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> None:
-        self.emit("response.created", response=self._snapshot("in_progress"))
-        self.emit("response.in_progress", response=self._snapshot("in_progress"))
+    def start(self) -> Iterator[Event]:
+        yield self.emit("response.created", response=self._snapshot("in_progress"))
+        yield self.emit("response.in_progress", response=self._snapshot("in_progress"))
 
     def finish(
         self,
@@ -181,7 +187,7 @@ class EventStream:
         empty_output: bool = False,
         error: dict[str, Any] | None = None,
         incomplete_reason: str | None = None,
-    ) -> None:
+    ) -> Iterator[Event]:
         """The terminal event: ``response.completed`` / ``.incomplete`` / ``.failed``."""
         final = self._snapshot(status)
         final["output"] = [] if empty_output else list(self.output)
@@ -191,14 +197,14 @@ class EventStream:
         event_type = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
             status, "response.failed"
         )
-        self.emit(event_type, response=final)
+        yield self.emit(event_type, response=final)
 
-    def error_event(self, code: str, message: str, *, flat: bool = False) -> None:
+    def error_event(self, code: str, message: str, *, flat: bool = False) -> Iterator[Event]:
         """An in-stream ``error`` event (nested as recorded from the API, or flat as the SDK types it)."""
         if flat:
-            self.emit("error", code=code, message=message, param=None)
+            yield self.emit("error", code=code, message=message, param=None)
         else:
-            self.emit("error", error={"type": code, "code": code, "message": message, "param": None})
+            yield self.emit("error", error={"type": code, "code": code, "message": message, "param": None})
 
     # -- items --------------------------------------------------------------------------------
     def message(
@@ -208,7 +214,7 @@ class EventStream:
         phase: str | None = None,
         annotations: Sequence[dict[str, Any]] = (),
         status: str = "completed",
-    ) -> None:
+    ) -> Iterator[Event]:
         """An assistant message with one ``output_text`` part streamed as ``pieces``."""
         index = self.next_index
         item_id = new_id("msg")
@@ -216,40 +222,42 @@ class EventStream:
         if phase is not None:
             item["phase"] = phase
         item["role"] = "assistant"
-        self.emit("response.output_item.added", output_index=index, item=item)
+        yield self.emit("response.output_item.added", output_index=index, item=item)
         empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         where = {"item_id": item_id, "output_index": index, "content_index": 0}
-        self.emit("response.content_part.added", **where, part=empty_part)
+        yield self.emit("response.content_part.added", **where, part=empty_part)
         for piece in pieces:
-            self._delta("response.output_text.delta", piece, where, logprobs=[])
+            yield self._delta("response.output_text.delta", piece, where, logprobs=[])
         self.output_tokens += len(pieces)
         text = "".join(pieces)
         for number, annotation in enumerate(annotations):
-            self.emit("response.output_text.annotation.added", **where, annotation_index=number, annotation=annotation)
-        self.emit("response.output_text.done", **where, text=text, logprobs=[])
+            yield self.emit(
+                "response.output_text.annotation.added", **where, annotation_index=number, annotation=annotation
+            )
+        yield self.emit("response.output_text.done", **where, text=text, logprobs=[])
         part = {"type": "output_text", "annotations": list(annotations), "logprobs": [], "text": text}
-        self.emit("response.content_part.done", **where, part=part)
-        self._done(index, {**item, "status": status, "content": [part]})
+        yield self.emit("response.content_part.done", **where, part=part)
+        yield from self._done(index, {**item, "status": status, "content": [part]})
 
-    def refusal(self, pieces: Sequence[str]) -> None:
+    def refusal(self, pieces: Sequence[str]) -> Iterator[Event]:
         index = self.next_index
         item_id = new_id("msg")
         item = {"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
-        self.emit("response.output_item.added", output_index=index, item=item)
+        yield self.emit("response.output_item.added", output_index=index, item=item)
         where = {"item_id": item_id, "output_index": index, "content_index": 0}
-        self.emit("response.content_part.added", **where, part={"type": "refusal", "refusal": ""})
+        yield self.emit("response.content_part.added", **where, part={"type": "refusal", "refusal": ""})
         for piece in pieces:
-            self._delta("response.refusal.delta", piece, where)
+            yield self._delta("response.refusal.delta", piece, where)
         self.output_tokens += len(pieces)
         refusal = "".join(pieces)
-        self.emit("response.refusal.done", **where, refusal=refusal)
+        yield self.emit("response.refusal.done", **where, refusal=refusal)
         part = {"type": "refusal", "refusal": refusal}
-        self.emit("response.content_part.done", **where, part=part)
-        self._done(index, {**item, "status": "completed", "content": [part]})
+        yield self.emit("response.content_part.done", **where, part=part)
+        yield from self._done(index, {**item, "status": "completed", "content": [part]})
 
     def reasoning(
         self, summaries: Sequence[Sequence[str]], *, encrypted_content: str | None, tokens: int | None = None
-    ) -> None:
+    ) -> Iterator[Event]:
         """A reasoning item whose summary parts stream as ``reasoning_summary_part``/``_text`` events."""
         index = self.next_index
         item_id = new_id("rs")
@@ -257,29 +265,31 @@ class EventStream:
         if encrypted_content is not None:
             added["encrypted_content"] = encrypted_content
         added["summary"] = []
-        self.emit("response.output_item.added", output_index=index, item=added)
+        yield self.emit("response.output_item.added", output_index=index, item=added)
         where = {"item_id": item_id, "output_index": index}
         parts: list[dict[str, str]] = []
         for number, pieces in enumerate(summaries):
-            self.emit(
+            yield self.emit(
                 "response.reasoning_summary_part.added",
                 **where,
                 summary_index=number,
                 part={"type": "summary_text", "text": ""},
             )
             for piece in pieces:
-                self._delta("response.reasoning_summary_text.delta", piece, {**where, "summary_index": number})
+                yield self._delta("response.reasoning_summary_text.delta", piece, {**where, "summary_index": number})
             text = "".join(pieces)
-            self.emit("response.reasoning_summary_text.done", **where, summary_index=number, text=text)
+            yield self.emit("response.reasoning_summary_text.done", **where, summary_index=number, text=text)
             part = {"type": "summary_text", "text": text}
-            self.emit("response.reasoning_summary_part.done", **where, summary_index=number, part=part)
+            yield self.emit("response.reasoning_summary_part.done", **where, summary_index=number, part=part)
             parts.append(part)
         spent = tokens if tokens is not None else 4 * sum(len(p) for p in summaries) + 16
         self.reasoning_tokens += spent
         self.output_tokens += spent
-        self._done(index, {**added, "summary": parts})
+        yield from self._done(index, {**added, "summary": parts})
 
-    def function_call(self, name: str, arguments: str, pieces: Sequence[str] | None, *, call_id: str) -> None:
+    def function_call(
+        self, name: str, arguments: str, pieces: Sequence[str] | None, *, call_id: str
+    ) -> Iterator[Event]:
         """A function call: ``arguments: ""`` when added, then argument deltas (or none) and ``.done``."""
         index = self.next_index
         item_id = new_id("fc")
@@ -291,15 +301,15 @@ class EventStream:
             "call_id": call_id,
             "name": name,
         }
-        self.emit("response.output_item.added", output_index=index, item=item)
+        yield self.emit("response.output_item.added", output_index=index, item=item)
         where = {"item_id": item_id, "output_index": index}
         for piece in pieces or ():
-            self._delta("response.function_call_arguments.delta", piece, where)
+            yield self._delta("response.function_call_arguments.delta", piece, where)
         self.output_tokens += max(1, len(pieces or ()))
-        self.emit("response.function_call_arguments.done", **where, name=name, arguments=arguments)
-        self._done(index, {**item, "status": "completed", "arguments": arguments})
+        yield self.emit("response.function_call_arguments.done", **where, name=name, arguments=arguments)
+        yield from self._done(index, {**item, "status": "completed", "arguments": arguments})
 
-    def custom_tool_call(self, name: str, tool_input: str, pieces: Sequence[str], *, call_id: str) -> None:
+    def custom_tool_call(self, name: str, tool_input: str, pieces: Sequence[str], *, call_id: str) -> Iterator[Event]:
         index = self.next_index
         item_id = new_id("ctc")
         item = {
@@ -310,27 +320,29 @@ class EventStream:
             "input": "",
             "name": name,
         }
-        self.emit("response.output_item.added", output_index=index, item=item)
+        yield self.emit("response.output_item.added", output_index=index, item=item)
         where = {"item_id": item_id, "output_index": index}
         for piece in pieces:
-            self._delta("response.custom_tool_call_input.delta", piece, where)
+            yield self._delta("response.custom_tool_call_input.delta", piece, where)
         self.output_tokens += max(1, len(pieces))
-        self.emit("response.custom_tool_call_input.done", **where, input=tool_input)
-        self._done(index, {**item, "status": "completed", "input": tool_input})
+        yield self.emit("response.custom_tool_call_input.done", **where, input=tool_input)
+        yield from self._done(index, {**item, "status": "completed", "input": tool_input})
 
-    def web_search_call(self, query: str) -> None:
+    def web_search_call(self, query: str) -> Iterator[Event]:
         index = self.next_index
         item_id = new_id("ws")
-        self.emit(
+        yield self.emit(
             "response.output_item.added",
             output_index=index,
             item={"id": item_id, "type": "web_search_call", "status": "in_progress"},
         )
         for phase in ("in_progress", "searching", "completed"):
-            self.emit(f"response.web_search_call.{phase}", output_index=index, item_id=item_id)
+            yield self.emit(f"response.web_search_call.{phase}", output_index=index, item_id=item_id)
         action = {"type": "search", "query": query, "sources": [{"type": "url", "url": "https://example.com/"}]}
-        self._done(index, {"id": item_id, "type": "web_search_call", "status": "completed", "action": action})
+        yield from self._done(
+            index, {"id": item_id, "type": "web_search_call", "status": "completed", "action": action}
+        )
 
-    def _done(self, index: int, item: dict[str, Any]) -> None:
-        self.emit("response.output_item.done", output_index=index, item=item)
+    def _done(self, index: int, item: dict[str, Any]) -> Iterator[Event]:
+        yield self.emit("response.output_item.done", output_index=index, item=item)
         self.output.append(item)

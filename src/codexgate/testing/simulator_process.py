@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from codexgate.testing.server import UpstreamSimulator
+from codexgate.testing.simulator_server import UpstreamSimulator
 
 START_TIMEOUT = 10.0
 

@@ -8,10 +8,11 @@ with the timing of its answer. Paths are matched on their last segment, so any b
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -26,11 +27,11 @@ from codexgate.testing.scenarios import (
     Defaults,
     RequestContext,
     Scenario,
-    build_events,
+    iter_events,
     last_user_text,
     scenario_from_prompt,
 )
-from codexgate.testing.sse_events import encode_event
+from codexgate.testing.sse_events import Event, encode_event
 from codexgate.testing.validation import Rejection, check_auth, check_body
 
 NON_JSON_LINE = b"data: not json\n\n"
@@ -281,11 +282,13 @@ class UpstreamSimulator:
             await self._wait_forever()
         request_body = record.json if isinstance(record.json, dict) else {}
         context = RequestContext.from_body(request_body, len(record.body))
-        events = build_events(scenario, context, Defaults(self.text, self.tokens, self.empty_final_output))
-        for event in events[:1]:
-            response = event.get("response")
-            if isinstance(response, dict):
-                record.response_id = response.get("id")
+        events = iter_events(scenario, context, Defaults(self.text, self.tokens, self.empty_final_output))
+        first = next(events, None)  # the head carries nothing of it, but the record wants the response id
+        if first is not None:
+            response_object = first.get("response")
+            if isinstance(response_object, dict):
+                record.response_id = response_object.get("id")
+            events = itertools.chain((first,), events)
         response = web.StreamResponse(
             status=200,
             headers={"x-request-id": record.request_id, **STREAM_HEADERS, **limit_headers, **(scenario.headers or {})},
@@ -296,10 +299,26 @@ class UpstreamSimulator:
         if scenario.name == "close_before_events":
             return self._cut(request, record, response, "closed")
         use_event = scenario.rate_limits_event if scenario.rate_limits_event is not None else self.rate_limits_event
-        chunks = [encode_event(event) for event in events]
-        record.event_types = [str(event.get("type")) for event in events]
-        await self._send(request, record, response, scenario, chunks, use_event)
+        await self._send(request, record, response, scenario, events, use_event)
         return response
+
+    def _chunks(
+        self, scenario: Scenario, events: Iterator[Event], rate_limits_event: bool
+    ) -> Iterator[tuple[str, bytes]]:
+        """``(type, bytes)`` of each piece to write, made as it is needed; a fault scenario's cut or bad
+        line comes after ``fault_after`` events (the rate-limits event not counted)."""
+        stream: Iterator[tuple[str, bytes]] = ((str(event.get("type")), encode_event(event)) for event in events)
+        if rate_limits_event:
+            stream = itertools.chain((("codex.rate_limits", encode_event(self.rate_limits.event())),), stream)
+        name = scenario.name
+        if name not in FAULT_SCENARIOS:
+            yield from stream
+            return
+        cut = max(0, scenario.fault_after) + (1 if rate_limits_event else 0)
+        yield from itertools.islice(stream, cut)
+        if name == "non_json_data":
+            yield "not json", NON_JSON_LINE
+            yield from stream
 
     async def _send(
         self,
@@ -307,31 +326,23 @@ class UpstreamSimulator:
         record: RecordedRequest,
         response: web.StreamResponse,
         scenario: Scenario,
-        chunks: list[bytes],
+        events: Iterator[Event],
         rate_limits_event: bool,
     ) -> None:
         delay = scenario.event_delay if scenario.event_delay is not None else self.event_delay
         if scenario.name == "slow" and scenario.event_delay is None:
             delay = max(delay, SLOW_EVENT_DELAY)
-        if rate_limits_event:
-            chunks.insert(0, encode_event(self.rate_limits.event()))
-            record.event_types.insert(0, "codex.rate_limits")
-        cut = min(len(chunks), max(0, scenario.fault_after) + (1 if rate_limits_event else 0))
+        chunks = self._chunks(scenario, events, rate_limits_event)
         name = scenario.name
-        if name in FAULT_SCENARIOS:
-            if name == "non_json_data":
-                chunks.insert(cut, NON_JSON_LINE)
-                record.event_types.insert(cut, "not json")
-            else:
-                chunks = chunks[:cut]
-                del record.event_types[cut:]
         coalesce = scenario.coalesce if scenario.coalesce is not None else self.coalesce
         try:
             if coalesce and delay <= 0:
-                await response.write(b"".join(chunks))
+                pieces = list(chunks)
+                record.event_types.extend(kind for kind, _ in pieces)
+                await response.write(b"".join(chunk for _, chunk in pieces))
                 now = time.monotonic()
                 record.first_event_at = now
-                record.event_times.extend([now] * len(chunks))
+                record.event_times.extend([now] * len(pieces))
             else:
                 await self._write_each(record, response, chunks, delay)
         except ConnectionError:  # the client went away between two writes
@@ -347,12 +358,14 @@ class UpstreamSimulator:
             await response.write_eof()
 
     async def _write_each(
-        self, record: RecordedRequest, response: web.StreamResponse, chunks: Iterable[bytes], delay: float
+        self, record: RecordedRequest, response: web.StreamResponse, chunks: Iterable[tuple[str, bytes]], delay: float
     ) -> None:
+        types = record.event_types
         times = record.event_times
-        for index, chunk in enumerate(chunks):
+        for index, (kind, chunk) in enumerate(chunks):
             if delay > 0 and index:
                 await asyncio.sleep(delay)
+            types.append(kind)
             await response.write(chunk)
             times.append(time.monotonic())
             if not index:
