@@ -22,6 +22,11 @@ def make(alias: str = "a", **fields: object) -> AccountState:
     return account
 
 
+def status_of(account: AccountState) -> AccountStatus:
+    """The account's status, read afresh (mypy would keep an earlier ``is`` narrowing across a transition)."""
+    return account.status
+
+
 # --- identity and aliases -------------------------------------------------------------------------
 
 
@@ -171,7 +176,7 @@ def test_usage_limit_cools_until_the_reset_then_allows_exactly_one_probe() -> No
     health.begin_stream(account, probe=True)
     assert not account.usable(NOW + 601)  # a second concurrent request waits for the probe
     health.success(account)
-    assert account.status is AccountStatus.ACTIVE and account.cooling_until is None
+    assert status_of(account) is AccountStatus.ACTIVE and account.cooling_until is None
     health.end_stream(account)
     assert account.usable(NOW + 601) and not account.probing(NOW + 601)
 
@@ -207,7 +212,7 @@ def test_unauthorized_after_refresh_needs_login_until_credentials_are_renewed() 
     assert account.status is AccountStatus.NEEDS_LOGIN and not account.usable(NOW)
     assert "login" in (account.last_error or "")
     health.credentials_renewed(account)
-    assert account.status is AccountStatus.ACTIVE and account.usable(NOW)
+    assert status_of(account) is AccountStatus.ACTIVE and account.usable(NOW)
 
 
 @pytest.mark.parametrize(
@@ -246,7 +251,7 @@ def test_pause_and_resume_keep_a_cooldown() -> None:
     health.pause(account)
     assert account.status is AccountStatus.PAUSED and not account.usable(NOW + 200)
     health.resume(account)
-    assert account.status is AccountStatus.COOLING
+    assert status_of(account) is AccountStatus.COOLING
     assert not account.usable(NOW + 50) and account.usable(NOW + 200)
     plain = make()
     health.pause(plain)

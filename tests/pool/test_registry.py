@@ -24,7 +24,7 @@ from codexgate.auth.oauth_client import TokenSet
 from codexgate.cli.main import app
 from codexgate.pool import health
 from codexgate.pool.account_files import PoolPaths
-from codexgate.pool.accounts import AccountStatus, account_key
+from codexgate.pool.accounts import AccountState, AccountStatus, account_key
 from codexgate.pool.admin import StoredAccount, resume_account, store_credentials
 from codexgate.pool.registry import AccountRegistry, UnknownAccountError
 from tests.fake_issuer import FakeIssuer, fake_issuer_thread
@@ -58,6 +58,11 @@ def write_account(path: Path, tokens: dict[str, str], account_id: str) -> None:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def status_of(account: AccountState) -> AccountStatus:
+    """The account's status, read afresh (mypy would keep an earlier ``is`` narrowing across a transition)."""
+    return account.status
 
 
 async def test_an_existing_auth_json_is_account_one_read_in_place(paths: PoolPaths) -> None:
@@ -277,15 +282,15 @@ async def test_new_credentials_lift_needs_login_and_a_resume_lifts_disabled_once
     assert state.status is AccountStatus.NEEDS_LOGIN  # a rescan alone does not lift it
     write_auth_json(paths.home)  # a new login of the same account rewrites its file
     registry.reload()
-    assert registry.accounts()[key] is state and state.status is AccountStatus.ACTIVE
+    assert registry.accounts()[key] is state and status_of(state) is AccountStatus.ACTIVE
 
     health.forbidden(state, "account deactivated", time.time())
     resume_account(paths, "dev")
     registry.reload()
-    assert state.status is AccountStatus.ACTIVE
+    assert status_of(state) is AccountStatus.ACTIVE
     health.forbidden(state, "account deactivated", time.time())
     registry.reload()
-    assert state.status is AccountStatus.DISABLED  # that resume was applied once, not on every rescan
+    assert status_of(state) is AccountStatus.DISABLED  # that resume was applied once, not on every rescan
     await registry.aclose()
 
 

@@ -70,7 +70,7 @@ def check_grammar(frames: list[bytes]) -> dict[str, Any]:
             open_index = data["index"]
             content.append(dict(data["content_block"]))
         elif name == "content_block_delta":
-            assert open_index == data["index"], "delta outside its open block"
+            assert open_index is not None and open_index == data["index"], "delta outside its open block"
             block = content[open_index]
             delta = data["delta"]
             assert delta["type"] in DELTA_FOR_BLOCK[block["type"]], (block["type"], delta["type"])

@@ -70,7 +70,6 @@ def guarded_gateway(tmp_path: Path, limits: ConnectionLimits) -> Iterator[tuple[
             timeout_keep_alive=5,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

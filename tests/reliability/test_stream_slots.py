@@ -23,8 +23,11 @@ from aiohttp import web
 from codexgate.server.app import create_app
 from tests.helpers import serve_in_thread, settings_for, write_auth_json
 
-CREATED = {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5", "status": "in_progress"}}
-COMPLETED = {
+CREATED: dict[str, object] = {
+    "type": "response.created",
+    "response": {"id": "resp_1", "model": "gpt-5", "status": "in_progress"},
+}
+COMPLETED: dict[str, object] = {
     "type": "response.completed",
     "response": {"id": "resp_1", "model": "gpt-5", "status": "completed", "output": [], "usage": {}},
 }

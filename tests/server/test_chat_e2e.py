@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Literal
+from typing import Any, Literal, cast
 
 import httpx
 import openai
 import pydantic
 import pytest
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+)
+from openai.types.chat.completion_create_params import Function
 
 from codexgate.testing import Scenario
 from tests.conftest import Gateway
 
-MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Say hello"},
+]
 
 
 def _last_body(gateway: Gateway) -> dict[str, object]:
@@ -60,7 +69,9 @@ def test_stream_text_with_usage(gateway: Gateway) -> None:
 def test_stream_parallel_tool_calls(gateway: Gateway) -> None:
     calls = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Europe/Paris"})]
     gateway.simulator.enqueue(Scenario("tool_calls", calls=calls))
-    tools = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name, _ in calls]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name, _ in calls
+    ]
     stream = gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, tools=tools, stream=True)
     assembled: dict[int, dict[str, str]] = {}
     finishes = []
@@ -86,15 +97,17 @@ def test_stream_parallel_tool_calls(gateway: Gateway) -> None:
 def test_tool_loop_reaches_upstream_as_paired_items(gateway: Gateway) -> None:
     gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "x"})]))
     client = gateway.client()
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    ]
     first = client.chat.completions.create(model="gpt-5", messages=MESSAGES, tools=tools)
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls" and message.content is None
     call = message.tool_calls[0]  # type: ignore[index]
     gateway.simulator.enqueue(Scenario("text", text="done"))
-    follow_up = [
+    follow_up: list[ChatCompletionMessageParam] = [
         *MESSAGES,
-        message.model_dump(exclude_none=True),
+        cast(ChatCompletionAssistantMessageParam, message.model_dump(exclude_none=True)),
         {"role": "tool", "tool_call_id": call.id, "content": "result"},
     ]
     second = client.chat.completions.create(model="gpt-5", messages=follow_up, tools=tools)
@@ -109,10 +122,12 @@ def test_tool_loop_reaches_upstream_as_paired_items(gateway: Gateway) -> None:
 
 def test_legacy_functions_round_trip_with_function_call(gateway: Gateway) -> None:
     """Clients of the legacy ``functions`` API read ``message.function_call`` (one call at a time)."""
-    functions = [{"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]
+    functions: list[Function] = [
+        {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    ]
     client = gateway.client()
     gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "x"})]))
-    first = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions)  # type: ignore[call-overload]
+    first = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions)
     assert first.choices[0].finish_reason == "function_call"
     message = first.choices[0].message
     assert message.tool_calls is None and message.function_call is not None
@@ -120,7 +135,7 @@ def test_legacy_functions_round_trip_with_function_call(gateway: Gateway) -> Non
     assert _last_body(gateway)["parallel_tool_calls"] is False
 
     gateway.simulator.enqueue(Scenario("tool_calls", calls=[("lookup", {"q": "y"})]))
-    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions, stream=True)  # type: ignore[call-overload]
+    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, functions=functions, stream=True)
     name, arguments, finishes = "", "", []
     for chunk in stream:
         choice = chunk.choices[0]
@@ -133,12 +148,12 @@ def test_legacy_functions_round_trip_with_function_call(gateway: Gateway) -> Non
     assert finishes == ["function_call"] and name == "lookup" and json.loads(arguments) == {"q": "y"}
 
     gateway.simulator.enqueue(Scenario("text", text="looked up"))
-    follow_up = [
+    follow_up: list[ChatCompletionMessageParam] = [
         *MESSAGES,
         {"role": "assistant", "content": None, "function_call": {"name": "lookup", "arguments": arguments}},
         {"role": "function", "name": "lookup", "content": "found"},
     ]
-    answer = client.chat.completions.create(model="gpt-5", messages=follow_up, functions=functions)  # type: ignore[call-overload]
+    answer = client.chat.completions.create(model="gpt-5", messages=follow_up, functions=functions)
     assert answer.choices[0].message.content == "looked up" and answer.choices[0].finish_reason == "stop"
 
 
@@ -295,7 +310,9 @@ def test_structured_outputs_with_the_sdk_parse_helpers(gateway: Gateway) -> None
 def test_an_answer_that_arrives_in_one_piece_streams_the_same(gateway: Gateway, scenario: str) -> None:
     """A backlog (the whole answer in one upstream read) is sent in parts, its first token first,
     and nothing is lost or doubled."""
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    ]
     answers = []
     for coalesce in (False, True):
         gateway.simulator.enqueue(Scenario(scenario, text=" ".join(["word"] * 40), coalesce=coalesce))
@@ -367,7 +384,7 @@ def test_first_chunk_is_not_buffered_and_disconnect_closes_upstream(gateway: Gat
 
 def test_json_schema_and_image_data_url_reach_upstream(gateway: Gateway) -> None:
     gateway.simulator.enqueue(Scenario("text", text='{"ok": true}'))
-    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    schema: dict[str, object] = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     image = "data:image/png;base64,iVBORw0KGgo="
     completion = gateway.client().chat.completions.create(
         model="gpt-5",
@@ -383,7 +400,7 @@ def test_json_schema_and_image_data_url_reach_upstream(gateway: Gateway) -> None
         response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
     )
     assert json.loads(completion.choices[0].message.content or "") == {"ok": True}
-    body = _last_body(gateway)
+    body: dict[str, Any] = _last_body(gateway)
     assert body["text"]["format"] == {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}
     parts = body["input"][0]["content"]
     assert {"type": "input_image", "image_url": image, "detail": "low"} in parts
@@ -392,7 +409,7 @@ def test_json_schema_and_image_data_url_reach_upstream(gateway: Gateway) -> None
 def test_unsupported_fields_are_400_naming_the_param(gateway: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         gateway.client().chat.completions.create(model="gpt-5", messages=MESSAGES, n=2)
-    assert info.value.param == "n"  # type: ignore[attr-defined]
+    assert info.value.param == "n"
     assert not gateway.simulator.responses_requests
 
 

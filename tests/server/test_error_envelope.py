@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from codexgate.server.app import create_app
+from codexgate.server.asgi import GatewayASGI
 from tests.helpers import ServedApp, serve_in_thread, settings_for, write_auth_json
 
 
@@ -125,9 +126,11 @@ def test_health_reports_version_and_credentials(served: ServedApp, unauthenticat
 
 
 def test_unexpected_exception_is_500_with_request_id_and_no_traceback(served: ServedApp) -> None:
-    app = served.server.config.app.app  # the FastAPI app behind GatewayASGI
+    gateway_asgi = served.server.config.app
+    assert isinstance(gateway_asgi, GatewayASGI)
+    app = gateway_asgi.app  # the FastAPI app behind GatewayASGI
 
-    @app.get("/boom")  # type: ignore[misc,untyped-decorator]
+    @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret-token-value-should-not-leak")
 
