@@ -156,10 +156,12 @@ class RedisState:
             "socket_connect_timeout": timeout,
             "retry": Retry(NoBackoff(), 0),
             "max_connections": max_connections,
+            "timeout": timeout,  # past max_connections a command waits that long for a free connection
         }
         if ssl_ca_certs and url.startswith("rediss://"):
             options["ssl_ca_certs"] = ssl_ca_certs
-        client = aioredis.Redis.from_url(url, **options)
+        pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+        client = aioredis.Redis.from_pool(pool)
         return cls(client, prefix=prefix, timeout=timeout)
 
     @property
