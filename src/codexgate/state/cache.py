@@ -3,8 +3,9 @@
 Every instance wraps its shared state in a :class:`CachedState` and reads maps through it: a hit answers
 from this process's memory (no round trip), a miss reads the store once and remembers the answer — the
 absence of an entry too (a key that is not revoked stays cheap to check). Writes through the cache go to
-the store first, then an invalidation ``<namespace>:<key>`` is published on one channel; every instance's
-listener drops that entry, so the next read fetches the new value. Entries also expire locally when the
+the store first, then an invalidation ``<origin> <namespace>:<key>`` is published on one channel; every
+other instance's listener drops that entry, so its next read fetches the new value (the writer dropped
+its own entry already and ignores the echo: ``origin`` is a random id per cache). Entries also expire locally when the
 stored entry's TTL runs out.
 
 Consistency rules:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -58,6 +60,7 @@ class CachedState:
         self._subscribed = False
         self._ready = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self.origin = secrets.token_hex(8)
         self.hits = 0
         self.misses = 0
 
@@ -128,7 +131,7 @@ class CachedState:
     async def invalidate(self, namespace: str, key: str) -> None:
         """Drop the entry here and publish its invalidation to every instance."""
         self._drop((namespace, key))
-        await self.state.publish(self.channel, f"{check_namespace(namespace)}:{key}".encode())
+        await self.state.publish(self.channel, f"{self.origin} {check_namespace(namespace)}:{key}".encode())
 
     # -- invalidations --------------------------------------------------------------------------------
 
@@ -141,11 +144,14 @@ class CachedState:
         self._tickets.clear()
 
     def _on_message(self, message: bytes) -> None:
-        namespace, sep, key = message.decode("utf-8", "replace").partition(":")
+        origin, _, slot = message.decode("utf-8", "replace").partition(" ")
+        if origin == self.origin:
+            return
+        namespace, sep, key = slot.partition(":")
         if sep:
             self._drop((namespace, key))
         else:
-            self._reset()
+            self._reset()  # not an entry: drop everything rather than guess
 
     async def _listen(self) -> None:
         while True:
