@@ -98,6 +98,8 @@ class RedisServer:
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     binary: str = ""
     process: subprocess.Popen[bytes] | None = None
+    #: words put before the command (e.g. ``["taskset", "-c", "1"]`` to give Redis its own core)
+    command_prefix: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.binary = self.binary or os.environ.get("CODEXGATE_REDIS_SERVER") or shutil.which("redis-server") or ""
@@ -120,6 +122,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / "redis.log"
         arguments = [
+            *self.command_prefix,
             self.binary,
             "--bind", "127.0.0.1",
             "--port", str(self.port),

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from codexgate.state import SharedState, StateLock
+from codexgate.state import RedisState, SharedState, StateLock
+from tests.services import RedisServer
 
 
 async def test_of_many_contenders_exactly_one_owns_the_lock(state: SharedState) -> None:
@@ -90,3 +91,22 @@ def test_a_lock_needs_a_positive_ttl() -> None:
 
     with pytest.raises(ValueError):
         StateLock(LocalState(), "x", 0)
+
+
+async def test_two_instances_contending_for_one_refresh_lock(redis_server: RedisServer, redis_prefix: str) -> None:
+    instances = [RedisState.from_url(redis_server.url, prefix=redis_prefix) for _ in range(3)]
+    refreshes: list[int] = []
+
+    async def refresh_once(instance_number: int) -> None:
+        lock = instances[instance_number].lock("refresh:acct-7", ttl=2)
+        if await lock.acquire():
+            refreshes.append(instance_number)
+            await asyncio.sleep(0.2)  # the refresh; everyone else arrives meanwhile and finds the lock taken
+            await lock.release()
+
+    try:
+        await asyncio.gather(*(refresh_once(n % 3) for n in range(30)))
+        assert len(refreshes) == 1
+    finally:
+        for instance in instances:
+            await instance.close()
