@@ -100,6 +100,8 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     #: words put before the command (e.g. ``["taskset", "-c", "1"]`` to give Redis its own core)
     command_prefix: list[str] = field(default_factory=list)
+    #: (certificate, key) PEM files: serve TLS only (``rediss://``), clients are not asked for certificates
+    tls: tuple[Path, Path] | None = None
 
     def __post_init__(self) -> None:
         self.binary = self.binary or os.environ.get("CODEXGATE_REDIS_SERVER") or shutil.which("redis-server") or ""
@@ -110,7 +112,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -125,7 +128,10 @@ class RedisServer:
             *self.command_prefix,
             self.binary,
             "--bind", "127.0.0.1",
-            "--port", str(self.port),
+            *(("--port", str(self.port)) if self.tls is None else (
+                "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls[0]),
+                "--tls-key-file", str(self.tls[1]), "--tls-auth-clients", "no",
+            )),
             "--dir", str(self.directory),
             "--requirepass", self.password,
             "--save", "",
