@@ -78,9 +78,11 @@ async def test_no_token_is_stored_in_plaintext(redis_state: RedisState) -> None:
     seen = 0
     client = redis_state.client
     async for key in client.scan_iter(match="*"):
-        kind = (await client.type(key)).decode()
+        raw_kind = await client.type(key)
+        kind = raw_kind.decode() if isinstance(raw_kind, bytes) else raw_kind
+        blobs: list[Any]
         if kind == "string":
-            blobs = [await client.get(key)]
+            blobs = [await client.get(key) or b""]
         elif kind == "hash":
             blobs = [part for pair in (await client.hgetall(key)).items() for part in pair]
         elif kind == "list":
