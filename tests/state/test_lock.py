@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from codexgate.state import RedisState, SharedState, StateLock
+from codexgate.state import LockLost, RedisState, SharedState, StateLock
 from tests.services import RedisServer
 
 
@@ -54,6 +54,7 @@ async def test_the_background_extender_keeps_a_slow_holders_lock(state: SharedSt
             await asyncio.sleep(0.1)
             assert await contender.acquire() is False
         assert slow.held and not slow.lost
+        slow.check()
     assert await contender.acquire() is True  # released on leaving the block
 
 
@@ -83,6 +84,8 @@ async def test_a_lock_that_expired_under_its_holder_is_reported_lost(state: Shar
         assert await thief.acquire()
         await asyncio.sleep(0.45)
         assert held.lost
+        with pytest.raises(LockLost):
+            held.check()  # what a refresh calls before spending its single-use token
     assert await thief.extend() is True  # leaving the block did not delete the new owner's lock
 
 

@@ -210,7 +210,8 @@ class StateLock:
         """Acquire (or raise :class:`TimeoutError`), extend in the background while the body runs, release.
 
         When an extension finds the lock gone (expired during an outage, or taken), :attr:`lost` is set; the
-        body can check it before an irreversible step. Leaving the block releases only if still owned.
+        body calls :meth:`check` before an irreversible step (spending a single-use refresh token). Leaving
+        the block releases only if still owned.
         """
         if not await self.acquire(wait=wait):
             raise TimeoutError(f"lock {self.name!r} is held by another owner")
@@ -226,6 +227,11 @@ class StateLock:
                 with contextlib.suppress(StateUnavailable):
                     await self.release()
             self.held = False
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` unless this object still holds the lock as far as it knows."""
+        if self.lost or not self.held:
+            raise LockLost(f"lock {self.name!r} is no longer held")
 
     async def _keep_extended(self, interval: float) -> None:
         loop = asyncio.get_running_loop()

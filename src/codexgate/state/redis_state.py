@@ -155,6 +155,8 @@ class RedisState:
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "retry": Retry(NoBackoff(), 0),
+            # a connection idle this long is pinged before use: a half-open link (and a silent pub/sub) shows
+            "health_check_interval": max(5.0, timeout * 5),
             "max_connections": max_connections,
             "timeout": timeout,  # past max_connections a command waits that long for a free connection
         }
