@@ -60,6 +60,16 @@ def free_port() -> int:
         return port
 
 
+def _tied_to_this_process(signal_name: str, *setpriv_options: str) -> list[str]:
+    """A ``setpriv`` prefix that signals the server when the test process dies (no orphans after a kill -9)."""
+    setpriv = shutil.which("setpriv") or ("/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else None)
+    if setpriv is None:
+        if setpriv_options:
+            raise ServiceMissing(f"setpriv (util-linux) is needed to run PostgreSQL as another user: {INSTALL_HINT}")
+        return []
+    return [setpriv, *setpriv_options, "--pdeathsig", signal_name, "--"]
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,7 +114,10 @@ class RedisServer:
     tls: tuple[Path, Path] | None = None
 
     def __post_init__(self) -> None:
-        self.binary = self.binary or os.environ.get("CODEXGATE_REDIS_SERVER") or shutil.which("redis-server") or ""
+        configured = os.environ.get("CODEXGATE_REDIS_SERVER")
+        if configured and not self.binary and not os.access(configured, os.X_OK):
+            raise ServiceMissing(f"CODEXGATE_REDIS_SERVER={configured} is not an executable file")
+        self.binary = self.binary or configured or shutil.which("redis-server") or ""
         if not self.binary and Path("/usr/bin/redis-server").exists():
             self.binary = "/usr/bin/redis-server"
         if not self.binary:
@@ -126,6 +139,7 @@ class RedisServer:
         log = self.directory / "redis.log"
         arguments = [
             *self.command_prefix,
+            *_tied_to_this_process("SIGTERM"),
             self.binary,
             "--bind", "127.0.0.1",
             *(("--port", str(self.port)) if self.tls is None else (
@@ -181,6 +195,8 @@ class PostgresServer:
     @staticmethod
     def _find_bin_dir() -> Path:
         configured = os.environ.get("CODEXGATE_PG_BIN")
+        if configured and not (Path(configured) / "initdb").exists():
+            raise ServiceMissing(f"CODEXGATE_PG_BIN={configured} holds no initdb")
         candidates = [configured] if configured else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
         for candidate in candidates:
             if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
@@ -197,11 +213,12 @@ class PostgresServer:
     def _command(self, *arguments: str) -> list[str]:
         assert self.bin_dir is not None
         command = [str(self.bin_dir / arguments[0]), *arguments[1:]]
+        # setpriv execs the server itself (runuser would stay as a parent that does not pass signals on);
+        # SIGINT is PostgreSQL's fast shutdown
         if self.run_as:
-            # setpriv execs the server itself (runuser would stay as a parent that does not pass signals on)
-            setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-            return [setpriv, f"--reuid={self.run_as}", f"--regid={self._group}", "--init-groups", "--", *command]
-        return command
+            as_user = (f"--reuid={self.run_as}", f"--regid={self._group}", "--init-groups")
+            return [*_tied_to_this_process("SIGINT", *as_user), *command]
+        return [*_tied_to_this_process("SIGINT"), *command]
 
     @property
     def _group(self) -> int:
