@@ -70,6 +70,9 @@ async def test_stopped_redis_fails_fast_then_recovers(
     assert await recovery_time(client) < 5.0
     assert await client.health() is True
     assert await lock.acquire() is True
+    assert await lock.extend() is True  # the Lua scripts are loaded again into the restarted server
+    assert await client.incr("c", 3, ttl=10) == 3
+    assert await lock.release() is True
     assert len([r for r in caplog.records if "reachable again" in r.getMessage()]) == 1
 
 
