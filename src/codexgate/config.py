@@ -99,6 +99,12 @@ class StorageSettings(_Section):
     home: Path = Field(Path("~/.codexgate"), description="codexgate's data dir (config, database, credentials)")
     database: Path | None = Field(None, description="usage database path (default: $CODEXGATE_HOME/usage.db)")
     usage_retention_days: int = Field(90, ge=0, description="days usage rows are kept (0 = forever)")
+    admin_password_hash: str | None = Field(
+        None, description="the dashboard's admin password as a hash (`codexgate admin set-password` writes one)"
+    )
+    admin_password: str | None = Field(
+        None, description="the dashboard's admin password in plain text (tests, containers); hashed at start"
+    )
 
 
 class LimitsSettings(_Section):

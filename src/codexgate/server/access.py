@@ -92,17 +92,25 @@ class KeyCheck:
         key_store: KeyVerifier,
         *,
         open_paths: frozenset[str] = DEFAULT_OPEN_PATHS,
+        open_prefixes: tuple[str, ...] = (),
         keys_required: bool = False,
     ) -> None:
         self.key_store = key_store
         self.open_paths = open_paths
+        #: paths under these (the dashboard, which has its own admin sign-in) never take an API key
+        self.open_prefixes = open_prefixes
         self.keys_required = keys_required
 
     def admit(self, scope: Scope) -> APIError | None:
         """None when the request may pass (its key's name put in ``scope["state"]``), else the 401."""
         state: dict[str, Any] = scope.setdefault("state", {})
         state.setdefault("key_name", None)
-        if scope.get("path") in self.open_paths or _is_preflight(scope):
+        path = scope.get("path", "")
+        if (
+            path in self.open_paths
+            or _is_preflight(scope)
+            or (self.open_prefixes and path.startswith(self.open_prefixes))
+        ):
             return None
         has_keys = self.key_store.has_keys()
         if not has_keys and not self.keys_required:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +26,14 @@ from codexgate.server.gateway import Gateway
 from codexgate.server.openapi import add_body_schemas
 from codexgate.server.routes import ROUTERS
 from codexgate.storage.api_keys import KeyStore
+from codexgate.storage.budgets import BUDGETS_FILE_NAME, BudgetTracker
 from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 from codexgate.upstream.instructions import resolve_instructions
 
-__all__ = ["create_app"]
+__all__ = ["DASHBOARD_PATH", "create_app"]
+
+DASHBOARD_PATH = "/dashboard"
 
 
 def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> GatewayASGI:
@@ -38,6 +43,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     metrics = Metrics()
     usage_writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
     key_store = KeyStore(settings.keys_file)
+    budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
     gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics)
     _install_instructions(gateway, settings)
 
@@ -45,11 +51,13 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await usage_writer.start()
         await upstream.start()
+        await asyncio.to_thread(budgets.open)
         try:
             yield
         finally:
             await upstream.aclose()
             await usage_writer.stop()
+            await asyncio.to_thread(budgets.close)
             gateway.flush_rate_limits()
             close = getattr(token_source, "aclose", None)
             if close is not None:
@@ -67,6 +75,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     app.state.settings = settings
     app.state.key_store = key_store
     app.state.metrics = metrics
+    app.state.budgets = budgets
     for router in ROUTERS:
         app.include_router(router)  # without a prefix: the routers' paths are the app's
     routes = RouteTable(route for router in ROUTERS for route in router.routes)
@@ -79,7 +88,12 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         app.add_exception_handler(kind, answer_error)
     # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
     # limit come from GatewayASGI, in front of the whole app.
-    key_check = KeyCheck(key_store, keys_required=keys_required(settings.server.host, settings.server.allow_no_auth))
+    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets))
+    key_check = KeyCheck(
+        key_store,
+        open_prefixes=(DASHBOARD_PATH + "/", DASHBOARD_PATH),
+        keys_required=keys_required(settings.server.host, settings.server.allow_no_auth),
+    )
     app.add_middleware(ApiKeyMiddleware, check=key_check, dialect_for=routes.dialect_for)
     if settings.server.cors_origins:
         app.add_middleware(
@@ -97,6 +111,14 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         max_header_size=settings.limits.max_header_size,
         cors=bool(settings.server.cors_origins),
     )
+
+
+def _console(settings: Settings, key_store: KeyStore, metrics: Metrics, budgets: BudgetTracker) -> Any:
+    """The operator's console (404 everywhere until an admin password is set; its own sign-in)."""
+    from codexgate.console import ConsoleConfig, create_console
+
+    config = ConsoleConfig.from_settings(settings)
+    return create_console(config, key_store, settings.database_path, None, metrics, budgets=budgets)
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:
