@@ -130,7 +130,9 @@ def test_direct_codex_model_and_the_mapping_setting(gateway: Gateway) -> None:
     assert body["model"] == TOP_MODEL and body["reasoning"]["effort"] == "low"
 
 
-@pytest.mark.parametrize("overrides", [{"upstream_retries": 0, "anthropic_models": {"claude-*haiku*": "gpt-5-minimal"}}])
+@pytest.mark.parametrize(
+    "overrides", [{"upstream_retries": 0, "anthropic_models": {"claude-*haiku*": "gpt-5-minimal"}}]
+)
 def test_the_anthropic_models_setting_wins_and_is_listed(gateway: Gateway) -> None:
     gateway.simulator.enqueue(Scenario("text", text="a"))
     client = client_of(gateway)
@@ -161,7 +163,9 @@ def test_session_header_keys_the_upstream_session_and_cache(gateway: Gateway) ->
         metadata={"user_id": json.dumps({"session_id": "from-metadata"})},
     )
     first = gateway.simulator.requests[-1]
-    assert first.headers["session_id"] == "0d9c9d4e-session-a" and first.json["prompt_cache_key"] == "0d9c9d4e-session-a"
+    assert (
+        first.headers["session_id"] == "0d9c9d4e-session-a" and first.json["prompt_cache_key"] == "0d9c9d4e-session-a"
+    )
     client.messages.create(
         model="claude-sonnet-4-5",
         max_tokens=10,
@@ -208,7 +212,10 @@ def test_prompt_driven_tool_round_echoes_the_tool_output(gateway: Gateway) -> No
     client = client_of(gateway)
     prompt = 'Run it. scenario:tool_calls tool=get_weather args={"city": "Oslo 42"}'
     first = client.messages.create(
-        model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": prompt}], tools=[WEATHER_TOOL]  # type: ignore[list-item]
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        messages=[{"role": "user", "content": prompt}],
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
     )
     use = next(block for block in first.content if block.type == "tool_use")
     assert use.name == "get_weather" and use.input == {"city": "Oslo 42"}
@@ -348,7 +355,9 @@ def test_bad_input_is_a_400_naming_the_field_and_nothing_goes_upstream(gateway: 
             "error": {"type": "invalid_request_error", "message": answer.json()["error"]["message"]},
         }
         assert field in answer.json()["error"]["message"]
-    broken = httpx.post(gateway.base_url + "/messages", content=b"{not json", headers={"content-type": "application/json"})
+    broken = httpx.post(
+        gateway.base_url + "/messages", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert broken.status_code == 400 and broken.json()["type"] == "error"
     assert not responses_bodies(gateway)
 
@@ -383,7 +392,9 @@ def test_a_failure_after_the_stream_started_is_an_error_event(gateway: Gateway) 
     gateway.simulator.enqueue(Scenario("context_length_exceeded"))
     with (
         httpx.stream(
-            "POST", gateway.base_url + "/v1/messages", json={"model": "claude-x", "max_tokens": 5, "messages": USER, "stream": True}
+            "POST",
+            gateway.base_url + "/v1/messages",
+            json={"model": "claude-x", "max_tokens": 5, "messages": USER, "stream": True},
         ) as answer,
     ):
         text = answer.read().decode()
@@ -456,7 +467,11 @@ def test_lite_models_get_no_instructions_and_no_summary(gateway: Gateway) -> Non
     gateway.simulator.validate = False  # its checks ask every model for instructions, Lite ones too
     gateway.simulator.enqueue(Scenario("text", text="lite"))
     client_of(gateway).messages.create(
-        model="claude-opus-4-1", max_tokens=5, system="Rules here.", messages=USER, thinking={"type": "enabled", "budget_tokens": 20000}
+        model="claude-opus-4-1",
+        max_tokens=5,
+        system="Rules here.",
+        messages=USER,
+        thinking={"type": "enabled", "budget_tokens": 20000},
     )
     body = last_body(gateway)
     assert body["model"] == "gpt-lite-test" and "instructions" not in body
