@@ -477,3 +477,36 @@ def test_lite_models_get_no_instructions_and_no_summary(gateway: Gateway) -> Non
     assert body["model"] == "gpt-lite-test" and "instructions" not in body
     assert body["input"][0]["role"] == "developer" and body["input"][0]["content"][0]["text"] == "Rules here."
     assert body["reasoning"] == {"effort": "high"}
+
+
+def test_an_image_in_a_tool_result_follows_as_a_user_image(gateway: Gateway) -> None:
+    """The backend takes text tool outputs only; the simulator (which checks bodies) accepts this form."""
+    gateway.simulator.enqueue(Scenario("text", text="I see it"))
+    image = png(2, 2)
+    history: Any = [
+        *USER,
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "shot", "input": {}}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": [
+                        {"type": "text", "text": "screenshot taken"},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}},
+                    ],
+                }
+            ],
+        },
+    ]
+    message = client_of(gateway).messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=history)
+    assert message.content[0].text == "I see it"  # type: ignore[union-attr]
+    items = last_body(gateway)["input"]
+    kinds = [item.get("type") for item in items]
+    output_at = kinds.index("function_call_output")
+    assert items[output_at]["output"].startswith("screenshot taken")
+    follower = items[output_at + 1]
+    assert follower["role"] == "user"
+    images = [part for part in follower["content"] if part["type"] == "input_image"]
+    assert images and images[0]["image_url"] == f"data:image/png;base64,{image}"
