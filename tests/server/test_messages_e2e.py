@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -429,6 +430,10 @@ def test_keys_by_x_api_key_or_bearer(gateway: Gateway) -> None:
     assert bearer.messages.create(model="claude-x", max_tokens=5, messages=USER).content
     too_few = httpx.post(gateway.base_url + "/v1/messages/count_tokens", json={"messages": USER})
     assert too_few.status_code == 401 and too_few.json()["type"] == "error"
+    # the other way in (FastAPI's routes) takes x-api-key as well
+    listed = httpx.get(gateway.base_url + "/v1/models", headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+    assert listed.status_code == 200 and listed.json()["data"]
+    assert httpx.get(gateway.base_url + "/v1/models", headers={"x-api-key": "nope"}).status_code == 401
 
 
 def test_not_signed_in_is_a_401_telling_to_log_in(gateway: Gateway) -> None:
@@ -510,3 +515,19 @@ def test_an_image_in_a_tool_result_follows_as_a_user_image(gateway: Gateway) -> 
     assert follower["role"] == "user"
     images = [part for part in follower["content"] if part["type"] == "input_image"]
     assert images and images[0]["image_url"] == f"data:image/png;base64,{image}"
+
+
+def test_the_first_delta_goes_out_when_the_first_upstream_delta_arrives(gateway: Gateway) -> None:
+    gateway.simulator.enqueue(Scenario("text", text="one two three four five six seven eight", event_delay=0.15))
+    started = time.monotonic()
+    arrivals: dict[str, float] = {}
+    with httpx.stream(
+        "POST",
+        gateway.base_url + "/v1/messages",
+        json={"model": "claude-x", "max_tokens": 5, "messages": USER, "stream": True},
+    ) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                arrivals.setdefault(line.removeprefix("event: "), time.monotonic() - started)
+    # about 14 upstream events 0.15 s apart: the first text delta must not wait for the rest
+    assert arrivals["content_block_delta"] < arrivals["message_stop"] - 0.8
