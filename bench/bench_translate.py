@@ -1,9 +1,12 @@
-"""Micro-benchmark of the protocol core: upstream SSE bytes → Chat Completions SSE bytes.
+"""Micro-benchmark of the protocol core: upstream SSE bytes → Chat Completions (and Anthropic
+Messages) SSE bytes.
 
 Run: ``uv run python bench/bench_translate.py [--repeat N]``. Builds a long, realistic Responses
 stream (reasoning summary deltas, 2,000 text deltas, a function call with argument deltas), feeds
 its bytes in 4 KiB reads through the decoder, the translator and the writer, and prints the cost
-per delta event for each stage and in total (best of N runs). Not a test: nothing is asserted.
+per delta event for each stage and in total (best of N runs), for the chat translator and for the
+Messages translator (whose frames are already bytes: it has no separate writer). Not a test: nothing
+is asserted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from codexgate.protocol.anthropic_stream import MessagesStreamTranslator
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.protocol.sse_writer import encode_chunks
 from codexgate.protocol.stream_translator import ChatStreamTranslator
@@ -124,12 +128,48 @@ def main() -> None:
                 out += feed(event)
             encode_chunks(out)
 
+    def sign(encrypted_content: str, item_id: str | None) -> str:
+        return "cgs1_bench"
+
+    def new_messages_translator() -> MessagesStreamTranslator:
+        return MessagesStreamTranslator(model="claude-opus-4-1", message_id="msg_bench", sign_reasoning=sign)
+
+    def translate_messages() -> None:
+        translator = new_messages_translator()
+        frames: list[bytes] = []
+        for event in events:
+            frames += translator.feed(event)
+        b"".join(frames)
+
+    def total_messages() -> None:
+        decoder = SSEDecoder()
+        feed = new_messages_translator().feed
+        for piece in pieces:
+            out: list[bytes] = []
+            for event in decoder.feed(piece):
+                out += feed(event)
+            b"".join(out)
+
     print(f"stream: {len(stream):,} bytes, {len(events):,} events, {deltas:,} delta events, {len(chunks):,} chunks")
     results = {}
-    for name, function in (("decoder", decode), ("translator", translate), ("writer", write), ("total", total)):
+    stages: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("decoder", decode),
+        ("translator", translate),
+        ("writer", write),
+        ("total", total),
+        ("messages translator", translate_messages),
+        ("messages total", total_messages),
+    )
+    for name, function in stages:
         results[name] = best(function, args.repeat) / deltas * 1e6
-        print(f"{name:>10}: {results[name]:6.2f} µs per delta event")
+        print(f"{name:>20}: {results[name]:6.2f} µs per delta event")
+    chat_translator = results["translator"] + results["writer"]
     print(f"translation (decoder+translator+writer, one pass): {results['total']:.2f} µs per delta event")
+    print(
+        f"Messages translation (decoder+translator, one pass): {results['messages total']:.2f} µs per delta event; "
+        f"Messages translator {results['messages translator']:.2f} µs vs chat translator+writer "
+        f"{chat_translator:.2f} µs ({results['messages translator'] / chat_translator - 1:+.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -233,7 +233,8 @@ def test_every_setting_is_listed_with_type_default_and_one_line_meaning(tmp_path
     assert types["home"] == "path" and types["instructions_file"] == "path"
     assert types["log_level"] == "one of debug|info|warning|error"
     assert types["reasoning"] == "one of reasoning_content|think|hidden"
-    assert set(types.values()) <= {"int", "float", "bool", "str", "path", "list"} | {
+    assert types["anthropic_models"] == "table"
+    assert set(types.values()) <= {"int", "float", "bool", "str", "path", "list", "table"} | {
         t for t in types.values() if t.startswith("one of ")
     }
 

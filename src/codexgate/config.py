@@ -93,6 +93,10 @@ class TranslationSettings(_Section):
     reasoning_summary: Literal["auto", "concise", "detailed", "none"] = Field(
         "auto", description="reasoning.summary sent upstream when the client chose none"
     )
+    anthropic_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="ordered table: claude-* glob -> model or model-effort (env: JSON); empty = built-in defaults",
+    )
 
 
 class StorageSettings(_Section):
@@ -231,7 +235,12 @@ def default_config_file(env: Mapping[str, str], flags: Mapping[str, Any]) -> Pat
 
 
 def _from_text(name: str, info: FieldInfo, raw: str) -> Any:
-    """Env and flag values arrive as text; list settings take JSON or comma-separated values."""
+    """Env and flag values arrive as text; list settings take JSON or comma-separated values, tables JSON."""
+    if get_origin(info.annotation) is dict:
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: not a valid JSON object ({exc})") from None
     if get_origin(info.annotation) is not list:
         return raw
     if not raw.strip().startswith("["):
@@ -430,7 +439,7 @@ def readable_type(annotation: Any) -> str:
         return "one of " + "|".join(str(choice) for choice in get_args(annotation))
     if get_origin(annotation) in (Union, UnionType):  # X | None: the value is optional, the type is X
         return " or ".join(readable_type(arg) for arg in get_args(annotation) if arg is not type(None))
-    names = {bool: "bool", int: "int", float: "float", str: "str", Path: "path", list: "list"}
+    names = {bool: "bool", int: "int", float: "float", str: "str", Path: "path", list: "list", dict: "table"}
     return names.get(get_origin(annotation) or annotation, str(annotation))
 
 

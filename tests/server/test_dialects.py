@@ -15,6 +15,7 @@ from codexgate.server.asgi import GatewayASGI
 from codexgate.server.endpoints import RouteTable, endpoint, spec_of
 from codexgate.server.errors import anthropic_type, envelope
 from codexgate.server.routes import ROUTERS
+from codexgate.server.routes import messages as messages_routes
 from tests.server.conftest import ORIGIN, client_for, in_process_gateway
 
 messages = APIRouter()
@@ -37,7 +38,9 @@ async def create_message(request: Request) -> Response:
 
 @pytest.fixture
 async def anthropic_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[GatewayASGI, str]]:
-    monkeypatch.setattr("codexgate.server.app.ROUTERS", (*ROUTERS, messages))
+    # this file's stand-in for the Messages routes takes the real ones' place
+    others = tuple(router for router in ROUTERS if router is not messages_routes.router)
+    monkeypatch.setattr("codexgate.server.app.ROUTERS", (*others, messages))
     SEEN.clear()
     async with in_process_gateway(tmp_path / "home", keys=("cli",), cors_origins=[ORIGIN]) as (app, keys):
         yield app, keys["cli"]

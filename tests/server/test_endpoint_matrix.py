@@ -90,7 +90,10 @@ def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
     """Status, headers (CORS's own and the request id left out) and body, with the request id masked."""
     ids = response.headers.get_list("x-request-id")
     assert len(ids) == 1 and re.fullmatch(r"req_[0-9a-f]{24}", ids[0]), ids
-    headers = {k: v for k, v in response.headers.items() if k not in CORS_HEADERS and k != "x-request-id"}
+    assert response.headers.get_list("request-id") == ids  # Anthropic's name for it, on every answer
+    headers = {
+        k: v for k, v in response.headers.items() if k not in CORS_HEADERS and k not in ("x-request-id", "request-id")
+    }
     content_type = response.headers.get("content-type", "")
     body: Any = response.text.replace(ids[0], "req_ID")
     if content_type.startswith("application/json"):
@@ -124,7 +127,16 @@ async def _both_ways(app: GatewayASGI, case: Case, authorization: str | None) ->
 async def test_the_answer_endpoints_are_served_directly_and_the_rest_through_fastapi(
     open_gateway: GatewayASGI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert set(open_gateway.direct) == {"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"}
+    assert set(open_gateway.direct) == {
+        "/v1/chat/completions",
+        "/chat/completions",
+        "/v1/responses",
+        "/responses",
+        "/v1/messages",
+        "/messages",
+        "/v1/messages/count_tokens",
+        "/messages/count_tokens",
+    }
     ways: list[str] = []
 
     def spy(request: Request) -> Any:

@@ -2,7 +2,8 @@
 public address.
 
 When at least one key exists (``codexgate keys create``), every path except those in ``open_paths``
-(``/health``) needs ``Authorization: Bearer <key>``: the API with and without ``/v1``, and
+(``/health``) needs ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` (Anthropic's header, what
+Claude Code and the Anthropic SDKs send): the API with and without ``/v1``, and
 ``/metrics``. A missing or wrong key gets a 401 (code ``invalid_api_key`` in OpenAI's envelope, or the
 envelope of the endpoint's dialect); the presented value is never echoed or logged. With no key
 configured any bearer value (or none) is accepted, as a local gateway should, unless ``keys_required``
@@ -42,6 +43,7 @@ __all__ = [
     "check_bind_safety",
     "is_loopback_host",
     "keys_required",
+    "presented_key",
     "unauthorized_error",
 ]
 
@@ -66,6 +68,18 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+def presented_key(scope: Scope) -> str | None:
+    """The key the request presents: ``Authorization: Bearer <key>``, else ``x-api-key: <key>``."""
+    bearer = bearer_token(scope)
+    if bearer is not None:
+        return bearer
+    for name, value in scope.get("headers", ()):
+        if name == b"x-api-key":
+            key = bytes(value).decode("latin-1").strip()
+            return key or None
+    return None
+
+
 def _is_preflight(scope: Scope) -> bool:
     if scope.get("method") != "OPTIONS":
         return False
@@ -76,7 +90,10 @@ def unauthorized_error(missing: bool, *, no_keys: bool = False) -> APIError:
     if no_keys:
         message = "No API key is configured on this gateway; its operator must create one (codexgate keys create)."
     elif missing:
-        message = "You didn't provide an API key. Send it in the Authorization header: Authorization: Bearer <key>."
+        message = (
+            "You didn't provide an API key. Send it in the Authorization header (Authorization: Bearer <key>) "
+            "or in x-api-key."
+        )
     else:
         message = "Incorrect API key provided."
     return APIError(
@@ -115,7 +132,7 @@ class KeyCheck:
         has_keys = self.key_store.has_keys()
         if not has_keys and not self.keys_required:
             return None
-        presented = bearer_token(scope)
+        presented = presented_key(scope)
         info = self.key_store.verify(presented) if presented is not None and has_keys else None
         if info is not None:
             state["key_name"] = info.name

@@ -9,7 +9,7 @@ Everything else — models, health, metrics, the OpenAPI document, 404/405, and 
 ``Origin`` header while CORS is configured — goes to the FastAPI app. Both ways share the route table
 (built from the FastAPI router), the one :class:`~codexgate.server.access.KeyCheck` and the one
 exception-to-response function (:func:`~codexgate.server.errors.exception_response`), so they answer
-alike.
+alike. Every answer also carries ``request-id`` (Anthropic's name) with the same value.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class GatewayASGI:
     async def _answer(
         response: Response, header: tuple[bytes, bytes], scope: Scope, receive: Receive, send: Send
     ) -> None:
-        response.raw_headers.append(header)
+        response.raw_headers += (header, (b"request-id", header[1]))
         try:
             await response(scope, receive, send)
         except Exception as exc:  # after the head went out: nothing left to send but the log line
@@ -102,7 +102,7 @@ class GatewayASGI:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), header, (b"request-id", header[1])]
             await send(message)
 
         try:

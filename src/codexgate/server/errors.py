@@ -8,10 +8,12 @@ request id (logged once, with its traceback; never in the body). :func:`error_re
 ``APIError`` in a dialect:
 
 * ``openai``: ``{"error": {"message", "type", "param", "code"}}`` (+ the error's extra fields);
-* ``anthropic``: ``{"type": "error", "error": {"type", "message"}}``, the type chosen by status
-  (:data:`ANTHROPIC_TYPES`). Anthropic's API has no 502/503/504 of its own: a 502 or 504 from the
-  backend is ``api_error`` (a server-side failure worth retrying), a 503 ``overloaded_error`` (what
-  Anthropic's SDKs treat as "try again later", like their own 529).
+* ``anthropic``: ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's statuses, by the
+  pure rules of :mod:`codexgate.protocol.anthropic_errors`: ``context_length_exceeded`` → 400 "prompt
+  is too long…", a usage limit → 429 with ``retry-after`` (and ``x-should-retry: false`` for a reset
+  more than a minute away), the backend overloaded or failing → 529 ``overloaded_error``, other 5xx →
+  500 ``api_error``, not signed in → 401 telling to run ``codexgate login``. :data:`ANTHROPIC_TYPES`
+  is the type by status those rules start from.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from codexgate.errors import APIError, type_for_status
+from codexgate.protocol.anthropic_errors import anthropic_error
 from codexgate.server.endpoints import DEFAULT_DIALECT, Dialect
 from codexgate.server.request_id import request_id_of
 
@@ -71,7 +74,7 @@ def anthropic_type(status: int) -> str:
 def envelope(error: APIError, dialect: Dialect = DEFAULT_DIALECT) -> dict[str, Any]:
     """The JSON body of ``error`` in ``dialect``."""
     if dialect == "anthropic":
-        return {"type": "error", "error": {"type": anthropic_type(error.status_code), "message": error.message}}
+        return anthropic_error(error)[1]
     return error.envelope()
 
 
@@ -100,6 +103,11 @@ def header_pairs(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 def error_response(error: APIError, dialect: Dialect = DEFAULT_DIALECT) -> Response:
+    if dialect == "anthropic":
+        status, document, extra_headers = anthropic_error(error)
+        response = Response(orjson.dumps(document), status_code=status, media_type="application/json")
+        response.raw_headers += header_pairs({**error.headers, **extra_headers})
+        return response
     body = orjson.dumps(envelope(error, dialect))
     response = Response(body, status_code=error.status_code, media_type="application/json")
     response.raw_headers += header_pairs(error.headers)

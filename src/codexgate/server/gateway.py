@@ -260,13 +260,25 @@ class Gateway:
         state["call"] = call
         return call
 
-    async def open(self, call: Call, request: Request, body: dict[str, Any]) -> UpstreamStream:
-        """Shape ``body`` for the backend and open the stream; on error the call is recorded."""
+    async def open(
+        self,
+        call: Call,
+        request: Request,
+        body: dict[str, Any],
+        *,
+        fill_instructions: bool = True,
+        fill_summary: bool = True,
+    ) -> UpstreamStream:
+        """Shape ``body`` for the backend and open the stream; on error the call is recorded.
+
+        ``fill_instructions`` / ``fill_summary``: see :func:`~codexgate.upstream.shaping.shape_for_codex`."""
         try:
             shaped = shape_for_codex(
                 body,
                 default_instructions=self._default_instructions,
                 reasoning_summary=self.settings.translation.reasoning_summary,
+                fill_instructions=fill_instructions,
+                fill_summary=fill_summary,
             )
             if shaped.dropped:
                 logger.debug("dropped fields the Codex backend rejects: %s", ", ".join(shaped.dropped))

@@ -6,7 +6,8 @@ them into client bytes and writes those in **one** send. Beside it, one small ta
 client to disconnect; a gateway shutdown ends every stream still open after the grace period through
 :class:`OpenStreams`. Either interrupts the pump's upstream read (the upstream connection is then
 closed, so the backend stops generating). One timer per stream sends an SSE comment during long
-silences (hidden reasoning) so proxies and clients keep the connection open.
+silences (hidden reasoning) so proxies and clients keep the connection open: the converter's
+``keepalive_bytes`` when it has that attribute (Anthropic's ``ping`` event), else an SSE comment.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ class StreamOutcome:
 
 
 class StreamConverter(Protocol):
-    """Turns upstream events into client bytes (chat chunks, or Responses events)."""
+    """Turns upstream events into client bytes (chat chunks, or Responses events).
+
+    Optionally a converter has ``keepalive_bytes``: what a long silence sends (default :data:`KEEPALIVE`).
+    """
 
     def convert(self, events: list[dict[str, Any]]) -> bytes: ...
     def finish(self) -> bytes: ...
@@ -127,6 +131,8 @@ class UpstreamStreamResponse(StreamingResponse):
         self.upstream = upstream
         self.converter = converter
         self.keepalive_interval = keepalive_interval
+        keepalive_bytes = getattr(converter, "keepalive_bytes", KEEPALIVE)
+        self.keepalive_bytes: bytes = keepalive_bytes if isinstance(keepalive_bytes, bytes) else KEEPALIVE
         self.on_done = on_done
         self.open_streams = open_streams
         self.stopped = False
@@ -193,14 +199,15 @@ class UpstreamStreamResponse(StreamingResponse):
             self.upstream.interrupt(StreamInterrupted("the client disconnected"))
 
     def _keepalive_due(self, send: Send) -> None:
-        """Timer: after ``keepalive_interval`` without a send, send an SSE comment."""
+        """Timer: after ``keepalive_interval`` without a send, send the keep-alive bytes."""
         if not self._pumping:
             return
         interval = self.keepalive_interval
         loop = asyncio.get_running_loop()
         if time.monotonic() - self._last_send >= interval:
             self._last_send = time.monotonic()
-            task = asyncio.ensure_future(send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True}))
+            message = {"type": "http.response.body", "body": self.keepalive_bytes, "more_body": True}
+            task = asyncio.ensure_future(send(message))
             self._keepalive_sends.add(task)
             task.add_done_callback(self._keepalive_sent)
         self._keepalive_timer = loop.call_later(interval, self._keepalive_due, send)

@@ -5,10 +5,23 @@ A :class:`Scenario` names a behaviour (``text``, ``reasoning``, ``tool_calls``, 
 simulator's defaults. :func:`iter_events` turns a stream scenario and the request into its event
 dicts, made as they are consumed (:func:`build_events` gives the full list); HTTP-error answers are
 in :mod:`codexgate.testing.http_errors`.
+
+Prompt knobs (:func:`prompt_knobs`): a ``scenario:NAME`` marker may be followed, on the same line, by
+``key=value`` words. ``tool_calls`` reads two of them when the scenario names no calls itself:
+``tool=NAME`` (call that tool, whatever tools the request declares: a client such as Claude Code
+declares many on every request, so their mere presence never decides anything) and ``args=JSON`` (the
+call's arguments, a JSON object that may hold spaces and runs to its closing brace)::
+
+    scenario:tool_calls tool=Bash args={"command": "echo nonce-123"}
+
+A tool round ends by itself: when the request's last ``input`` item is a ``function_call_output``,
+such a ``tool_calls`` scenario answers with text instead, ``Tool output: <output>``, so that a client
+running a real tool loop sees the output it sent come back (and the loop stops).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +105,8 @@ DEFAULT_SUMMARY = (
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
 DEFAULT_CITATION = {"url": "https://example.com/weather", "title": "Example weather report"}
 MAX_ECHO_WORDS = 32
+TOOL_OUTPUT_PREFIX = "Tool output: "
+_JSON_DECODER = json.JSONDecoder()
 
 
 def normalize_name(name: str) -> str:
@@ -253,6 +268,55 @@ def scenario_from_prompt(prompt: str) -> str | None:
         return None
 
 
+def prompt_knobs(prompt: str) -> dict[str, Any]:
+    """The ``key=value`` words after the ``scenario:`` marker, on its line (``args`` parsed as JSON).
+
+    An ``args`` value that is not a JSON object is kept out (the scenario's defaults apply)."""
+    marker = prompt.find("scenario:")
+    if marker < 0:
+        return {}
+    line = prompt[marker:].split("\n", 1)[0]
+    knobs: dict[str, Any] = {}
+    position = line.find(" ")
+    while 0 <= position < len(line):
+        while position < len(line) and line[position] == " ":
+            position += 1
+        key, equals, _ = line[position:].partition("=")
+        if not equals or " " in key or not key:
+            break
+        start = position + len(key) + 1
+        if key == "args":
+            try:
+                value, end = _JSON_DECODER.raw_decode(line, start)
+            except ValueError:
+                break
+            if isinstance(value, dict):
+                knobs[key] = value
+            position = end
+        else:
+            end = line.find(" ", start)
+            end = len(line) if end < 0 else end
+            knobs[key] = line[start:end]
+            position = end
+    return knobs
+
+
+def last_tool_output(body: Mapping[str, Any]) -> str | None:
+    """The output text when the request's last ``input`` item is a ``function_call_output``."""
+    items = body.get("input")
+    if not isinstance(items, list) or not items:
+        return None
+    last = items[-1]
+    if not isinstance(last, Mapping) or last.get("type") != "function_call_output":
+        return None
+    output = last.get("output")
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):  # content parts
+        return "".join(str(part.get("text", "")) for part in output if isinstance(part, Mapping))
+    return ""
+
+
 def default_answer_pieces(prompt: str, tokens: int | None = None) -> list[str]:
     """The deterministic answer: ``Simulated answer to: <first words of the prompt>``.
 
@@ -292,6 +356,15 @@ def calls_for_request(context: RequestContext, limit: int = 2) -> list[ToolCall]
         if len(calls) >= limit:
             break
     return calls or [ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"city": "Tokyo"})]
+
+
+def _prompt_calls(context: RequestContext) -> list[ToolCall]:
+    """The call a ``tool=NAME [args=JSON]`` prompt knob asks for (none without ``tool=``)."""
+    knobs = prompt_knobs(context.prompt)
+    name = knobs.get("tool")
+    if not isinstance(name, str) or not name:
+        return []
+    return [ToolCall(name, knobs.get("args") or {})]
 
 
 @dataclass(frozen=True)
@@ -406,10 +479,13 @@ def iter_events(scenario: Scenario, context: RequestContext, defaults: Defaults)
             encrypted = "gAAAAAB" + new_id("enc")
         yield from stream.reasoning([split_pieces(part, per_part) for part in summaries], encrypted_content=encrypted)
         yield from stream.message(pieces, phase=scenario.phase)
+    elif name == "tool_calls" and scenario.calls is None and last_tool_output(context.body) is not None:
+        answer = TOOL_OUTPUT_PREFIX + (last_tool_output(context.body) or "")
+        yield from stream.message(split_pieces(answer, scenario.tokens), phase=scenario.phase)
     elif name in ("tool_calls", "tool_args_done_only"):
         if scenario.preamble:
             yield from stream.message(split_words(scenario.preamble), phase=scenario.phase or "commentary")
-        for call in scenario.tool_calls() or calls_for_request(context):
+        for call in scenario.tool_calls() or _prompt_calls(context) or calls_for_request(context):
             arguments = call.arguments_json()
             chunks = None if name == "tool_args_done_only" else split_even(arguments, scenario.arg_chunks)
             yield from stream.function_call(call.name, arguments, chunks, call_id=call.call_id or new_id("call"))

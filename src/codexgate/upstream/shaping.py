@@ -58,11 +58,15 @@ def shape_for_codex(
     *,
     default_instructions: Callable[[str], str],
     reasoning_summary: str,
+    fill_instructions: bool = True,
+    fill_summary: bool = True,
 ) -> ShapedRequest:
     """A copy of ``body`` the Codex backend accepts.
 
     ``default_instructions(model)`` fills ``instructions`` only when the request has none.
     ``reasoning_summary`` is used unless the client chose one (``"none"`` sends no summary).
+    ``fill_instructions=False`` / ``fill_summary=False`` add neither (a Responses Lite model takes no
+    ``instructions``; a caller that decided on no summary, as with thinking disabled).
     """
     shaped = dict(body)
     dropped = [name for name in STRIPPED_FIELDS if name in shaped]
@@ -77,7 +81,7 @@ def shape_for_codex(
     shaped["include"] = include
 
     instructions = shaped.get("instructions")
-    if not isinstance(instructions, str) or not instructions.strip():
+    if fill_instructions and (not isinstance(instructions, str) or not instructions.strip()):
         shaped["instructions"] = default_instructions(str(shaped.get("model", "")))
 
     raw_input = shaped.get("input")
@@ -89,7 +93,7 @@ def shape_for_codex(
         shaped["input"] = []
 
     reasoning = dict(shaped.get("reasoning") or {})
-    if "summary" not in reasoning and reasoning_summary != "none":
+    if fill_summary and "summary" not in reasoning and reasoning_summary != "none":
         reasoning["summary"] = reasoning_summary
     if reasoning:
         shaped["reasoning"] = reasoning

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from codexgate.server.routes import chat, health, metrics, models, responses
+from codexgate.server.routes import chat, health, messages, metrics, models, responses
 
 __all__ = ["ROUTERS"]
 
 #: every router of the app; an endpoint declared in one of them is served by both ways in.
-ROUTERS: tuple[APIRouter, ...] = (health.router, chat.router, responses.router, models.router, metrics.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    chat.router,
+    responses.router,
+    messages.router,
+    models.router,
+    metrics.router,
+)

@@ -1,15 +1,30 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}``: the backend's list plus effort aliases."""
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: the backend's list plus effort aliases.
+
+A request with an ``anthropic-version`` header (an Anthropic client) gets Anthropic's list shape: the
+catalog's models and the ``claude-*`` names of the setting ``anthropic_models`` (its patterns without
+glob characters).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from codexgate.protocol.anthropic_models import anthropic_model_list
 from codexgate.server.gateway import gateway_of
 
 router = APIRouter()
+
+ANTHROPIC_VERSION_HEADER = "anthropic-version"
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def claude_names(table: dict[str, str]) -> list[str]:
+    """The literal ``claude-*`` names among the mapping table's patterns."""
+    return [name for name in table if name.lower().startswith("claude-") and not _GLOB_CHARACTERS & set(name)]
 
 
 @router.get("/v1/models")
@@ -17,7 +32,13 @@ router = APIRouter()
 async def list_models(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     gateway.require_credentials()
-    document: dict[str, Any] = {"object": "list", "data": await gateway.models.models()}
+    models = await gateway.models.models()
+    if ANTHROPIC_VERSION_HEADER in request.headers:
+        names = [str(model["id"]) for model in models]
+        names += claude_names(gateway.settings.translation.anthropic_models)
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return JSONResponse(anthropic_model_list(names, created_at))
+    document: dict[str, Any] = {"object": "list", "data": models}
     if "client_version" in request.query_params:
         # The Codex CLI asks with ?client_version= and reads the backend's own `models` entries.
         document["models"] = gateway.models.entries

@@ -1,0 +1,157 @@
+"""What the Messages routes need beyond the pure core: the thinking key, the account tag, the model
+rules, and the two adapters between the core's translators and the server's answer helpers.
+
+* :func:`thinking_key`: the HMAC key for thinking signatures, ``$CODEXGATE_HOME/thinking.key`` (32
+  random bytes). Created at first use, atomically and with mode 0600: the bytes go to a private
+  temporary file that is then *linked* to the final name, so two processes starting at once agree on
+  one key (the loser reads the winner's). Read once per process and path.
+* :func:`account_tag`: a short hash of the credentials' ``account_id``; a signature names the account
+  whose encrypted reasoning it carries (only that account can continue it).
+* :func:`model_rules`: the one place the Messages routes learn the catalog's rules.
+* :class:`MessagesConverter` (stream) and :class:`MessageAnswer` (JSON) wrap the core's
+  :class:`~codexgate.protocol.anthropic_stream.MessagesStreamTranslator` and
+  :class:`~codexgate.protocol.anthropic_aggregate.MessagesAggregator` for
+  :func:`~codexgate.server.answers.streamed` and :func:`~codexgate.server.answers.aggregated`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+from codexgate.errors import APIError
+from codexgate.files import PRIVATE_FILE_MODE, ensure_private_dir
+from codexgate.protocol.anthropic_aggregate import MessagesAggregator
+from codexgate.protocol.anthropic_blocks import PING
+from codexgate.protocol.anthropic_stream import MessagesStreamTranslator
+from codexgate.protocol.catalog_rules import ModelRules
+from codexgate.server.gateway import Gateway
+from codexgate.server.streaming import StreamOutcome
+
+__all__ = [
+    "KEY_SIZE",
+    "MessageAnswer",
+    "MessagesConverter",
+    "account_tag",
+    "model_rules",
+    "thinking_key",
+]
+
+KEY_SIZE: Final = 32
+KEY_FILE_NAME: Final = "thinking.key"
+_keys: dict[Path, bytes] = {}
+_keys_lock = threading.Lock()
+
+
+def _create_key(path: Path) -> bytes:
+    """Write a new key under ``path`` unless one is there already; the key that is there after."""
+    ensure_private_dir(path.parent)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(KEY_SIZE))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made one first: use that
+            os.link(temporary, path)  # atomic, and never replaces a key
+    finally:
+        os.unlink(temporary)
+    return path.read_bytes()
+
+
+def thinking_key(home: Path) -> bytes:
+    """The signing key in ``home`` (created at first use); raises ``OSError`` if it cannot be had."""
+    path = home / KEY_FILE_NAME
+    with _keys_lock:
+        key = _keys.get(path)
+        if key is None:
+            try:
+                key = path.read_bytes()
+            except FileNotFoundError:
+                key = _create_key(path)
+            if len(key) < KEY_SIZE:
+                raise OSError(f"{path} holds {len(key)} bytes, fewer than {KEY_SIZE}: remove it to make a new key")
+            _keys[path] = key
+    return key
+
+
+def account_tag(account_id: str | None) -> str:
+    """A short, stable tag for an account (``-`` when the credentials name none)."""
+    if not account_id:
+        return "-"
+    return hashlib.sha256(account_id.encode()).hexdigest()[:16]
+
+
+async def model_rules(gateway: Gateway) -> ModelRules:
+    """The catalog's rules when the backend's model list can be had, else the fallback table.
+
+    The one function to swap when the gateway keeps the live catalog's rules itself."""
+    try:
+        await gateway.models.models()
+    except APIError:
+        return ModelRules.fallback()
+    entries = gateway.models.entries
+    return ModelRules.from_catalog_json(entries) if entries else ModelRules.fallback()
+
+
+class MessagesConverter:
+    """Responses events → Anthropic Messages SSE bytes; a long silence sends a ``ping`` event."""
+
+    keepalive_bytes: Final = PING
+
+    def __init__(self, translator: MessagesStreamTranslator) -> None:
+        self.translator = translator
+
+    def convert(self, events: list[dict[str, Any]]) -> bytes:
+        feed = self.translator.feed
+        if len(events) == 1:  # a paced stream: one event per read
+            return b"".join(feed(events[0]))
+        frames: list[bytes] = []
+        for event in events:
+            frames += feed(event)
+        return b"".join(frames)
+
+    def finish(self) -> bytes:
+        return b"".join(self.translator.finish())
+
+    def fail(self, error: APIError) -> bytes:
+        return b"".join(self.translator.fail(error))
+
+    def has_output(self) -> bool:
+        return self.translator.has_output
+
+    def outcome(self, outcome: StreamOutcome) -> None:
+        translator = self.translator
+        outcome.usage = translator.usage
+        outcome.rate_limits = translator.rate_limits
+        error = translator.error
+        if error is not None and outcome.error_code is None:
+            outcome.status = error.status_code
+            outcome.error_code = error.code or error.type
+
+
+class MessageAnswer:
+    """A :class:`MessagesAggregator` whose ``result()`` is the whole ``Message``."""
+
+    def __init__(self, aggregator: MessagesAggregator) -> None:
+        self.aggregator = aggregator
+
+    def feed(self, event: dict[str, Any]) -> Any:
+        return self.aggregator.feed(event)
+
+    def finish(self) -> Any:
+        return self.aggregator.finish()
+
+    def result(self) -> dict[str, Any]:
+        return self.aggregator.message()
+
+    @property
+    def usage(self) -> Any:
+        return self.aggregator.usage
