@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam, ToolParam
 
 from codexgate.protocol.anthropic_signature import sign
 from codexgate.server.app import create_app
@@ -23,9 +24,9 @@ from tests.conftest import Gateway, start_gateway
 from tests.helpers import serve_in_thread, settings_for, write_auth_json
 
 TOP_MODEL = "gpt-5.1-codex-max"  # the simulator catalog's highest-priority model
-USER = [{"role": "user", "content": "Say hello"}]
+USER: list[MessageParam] = [{"role": "user", "content": "Say hello"}]
 ENCRYPTED = "gAAAAB-simulated-reasoning-1"
-WEATHER_TOOL = {
+WEATHER_TOOL: ToolParam = {
     "name": "get_weather",
     "description": "Weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
