@@ -152,6 +152,8 @@ class Gateway:
         self.models = ModelCatalog(
             upstream.fetch_models, ttl=settings.upstream.models_cache_ttl, fallback=settings.upstream.models
         )
+        if metrics is not None:
+            metrics.known_model = self.models.known  # the model label: catalog models, else "other"
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
         self._last_raw_rate_limits: dict[str, Any] = {}  # source -> what it reported last
