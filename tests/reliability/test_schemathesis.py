@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, settings
 from codexgate.server.app import create_app
 from tests.helpers import settings_for
 
-app = create_app(settings_for(Path("/nonexistent/codexgate-fuzz-home"), "http://127.0.0.1:9"))
+# schemathesis calls the app as host "testserver"
+app = create_app(
+    settings_for(Path("/nonexistent/codexgate-fuzz-home"), "http://127.0.0.1:9", allowed_hosts=["testserver"])
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 CASES: list[int] = []
 

@@ -69,6 +69,10 @@ class ChatConverter:
     def has_output(self) -> bool:
         return self.translator.has_output
 
+    def ended(self) -> bool:
+        """The translator saw its terminal event (or failed): nothing more is read upstream."""
+        return self.translator.done
+
     def outcome(self, outcome: StreamOutcome) -> None:
         translator = self.translator
         outcome.usage = translator.usage

@@ -34,6 +34,10 @@ router = APIRouter()
 class ResponsesConverter(ResponsesPassthrough):
     """The passthrough, reporting how the stream ended to the call's outcome."""
 
+    def ended(self) -> bool:
+        """A terminal event (or an undecodable one) was passed on: nothing more is read upstream."""
+        return self.terminal is not None
+
     def outcome(self, outcome: StreamOutcome) -> None:
         outcome.usage = self.usage
         outcome.rate_limits = self.rate_limits
