@@ -6,6 +6,7 @@ upstream call; what is fuzzed is the HTTP surface: routing, body limits, JSON an
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import schemathesis
@@ -16,7 +17,7 @@ from tests.helpers import settings_for
 
 # schemathesis calls the app as host "testserver"
 app = create_app(
-    settings_for(Path("/nonexistent/codexgate-fuzz-home"), "http://127.0.0.1:9", allowed_hosts=["testserver"])
+    settings_for(Path(tempfile.mkdtemp(prefix="codexgate-fuzz-")), "http://127.0.0.1:9", allowed_hosts=["testserver"])
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 CASES: list[int] = []
