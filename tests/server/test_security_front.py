@@ -288,3 +288,10 @@ def test_the_auth_failure_watch_warns_at_most_once_per_interval() -> None:
     for _ in range(5):
         watch.failed("10.0.0.9", now=70.0)
     assert watch.warnings == 2
+
+
+async def test_a_wildcard_in_cors_origins_allows_every_origin(tmp_path: Path) -> None:
+    overrides: dict[str, Any] = {"cors_origins": ["*"]}
+    async with in_process_gateway(tmp_path / "home", **overrides) as (app, _), client_for(app) as client:
+        response = await client.post(CHAT, content=SCHEMA_REFUSED, headers={"origin": "http://any.example"})
+        assert response.status_code == 400

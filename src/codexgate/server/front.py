@@ -13,7 +13,7 @@ server, WebSockets and every future route inherit them:
   browser sends one. Keyed gateways without ``allowed_hosts`` (Docker, Open WebUI set-ups reached by
   service name) accept any ``Host``: the key is what protects them.
 * **Origin** (:meth:`FrontRules.origin_refusal`): a request whose ``Origin`` is neither its own
-  ``scheme://host`` nor one of ``cors_origins`` is refused with **403** (code
+  ``scheme://host`` nor one of ``cors_origins`` (``*`` allows all) is refused with **403** (code
   ``origin_not_allowed``) — the request itself, not only its preflight; a WebSocket upgrade is closed
   (1008) before it is accepted.
 * **Content-Type** (:func:`content_type_refusal`): a body-carrying request whose ``Content-Type`` is
@@ -100,6 +100,7 @@ class FrontRules:
             accepted.add(bind)
         self.accepted_hosts = frozenset(accepted)
         self.cors_origins = frozenset(origin.strip().rstrip("/").lower() for origin in cors_origins)
+        self.any_origin = "*" in self.cors_origins  # CORS's own wildcard: every origin is allowed
 
     def host_refusal(self, scope: Scope, *, no_keys: bool) -> APIError | None:
         """The 421 for a ``Host`` this gateway does not answer to (see the module doc)."""
@@ -123,7 +124,7 @@ class FrontRules:
         if origin is None:
             return None
         origin = origin[:HEADER_VALUE_LIMIT].strip().rstrip("/").lower()
-        if origin in self.cors_origins:
+        if self.any_origin or origin in self.cors_origins:
             return None
         host = header_value(scope, b"host")
         if host is not None:

@@ -215,7 +215,7 @@ class UpstreamStreamResponse(StreamingResponse):
 
     def _keepalive_due(self, send: Send) -> None:
         """Timer: after ``keepalive_interval`` without a send, send an SSE comment."""
-        if not self._pumping:
+        if not self._pumping or self._final_sent:  # (draining after the last message: nothing more to send)
             return
         interval = self.keepalive_interval
         loop = asyncio.get_running_loop()
