@@ -9,9 +9,9 @@ core untouched: each read hands over whatever bytes have arrived since the last 
 Compression: every request asks for ``accept-encoding: identity`` and the session never
 decompresses (``auto_decompress=False``), so a small compressed body can never expand into gigabytes
 here; an answer that arrives compressed anyway is an ``upstream_protocol_error`` (502). SSE text
-compresses well, but the backend is reached over TLS from the user's own machine, where bandwidth is
-not what limits a stream (the model's token rate is); measured on the benchmark, decompressing
-cost nothing we could see either way, so the simpler and bounded choice was taken.
+compresses well, but a stream's pace is set by the model's token rate, not by the bandwidth of the
+user's link, so asking for identity costs bytes on the wire and no latency we could see; the
+benchmark (whose simulator never compresses) is unchanged by it.
 """
 
 from __future__ import annotations
