@@ -53,6 +53,10 @@ class ServerSettings(_Section):
         default_factory=list, description="origins allowed by CORS (comma-separated); empty = CORS off"
     )
     allow_no_auth: bool = Field(False, description="allow a non-loopback bind with no API key configured")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names accepted besides loopback (comma-separated); set = Host checked with keys too",
+    )
     keepalive_interval: float = Field(
         15.0, gt=0, description="seconds of upstream silence before an SSE keep-alive comment"
     )
@@ -122,6 +126,10 @@ class LimitsSettings(_Section):
     body_grace: float = Field(10.0, ge=0, description="seconds a request body may take before body_min_rate applies")
     max_connections: int = Field(
         0, ge=0, description="open client connections before new ones get 503 (0 = sized from the fd limit)"
+    )
+    max_event_size: int = Field(16 * 1024 * 1024, gt=0, description="largest single upstream SSE event in bytes")
+    max_answer_size: int = Field(
+        64 * 1024 * 1024, gt=0, description="most upstream bytes read for one non-streamed answer"
     )
 
 

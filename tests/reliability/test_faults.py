@@ -113,7 +113,7 @@ def test_half_sent_body_is_dropped_without_a_trace(simulator: UpstreamSimulator,
         host, port = served.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b'Content-Length: 1000\r\n\r\n{"model": "gpt-5", "mess'
             )
             sock.shutdown(socket.SHUT_WR)  # the client gives up mid-body
@@ -206,7 +206,7 @@ def test_slow_reader_gets_backpressure_not_an_unbounded_buffer(served: ServedApp
     with socket.create_connection((host, int(port))) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )

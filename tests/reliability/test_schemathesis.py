@@ -7,6 +7,7 @@ upstream call; what is fuzzed is the HTTP surface: routing, body limits, JSON an
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from hypothesis import HealthCheck, settings
 from codexgate.server.app import create_app
 from tests.helpers import settings_for
 
-app = create_app(settings_for(Path("/nonexistent/codexgate-fuzz-home"), "http://127.0.0.1:9"))
+# schemathesis calls the app as host "testserver"
+app = create_app(
+    settings_for(Path(tempfile.mkdtemp(prefix="codexgate-fuzz-")), "http://127.0.0.1:9", allowed_hosts=["testserver"])
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 #: each operation's fuzzing must really send requests: at least this many (an operation without
 #: parameters gives hypothesis little to vary), and at least ``MIN_BODY_CASES`` where there is a body

@@ -116,11 +116,14 @@ async def _both_ways(app: GatewayASGI, case: Case, authorization: str | None) ->
     assert browser.headers["access-control-allow-origin"] == ORIGIN
     assert "access-control-allow-origin" not in plain.headers
     status, headers, body = _comparable(plain)
+    browser_headers = _comparable(browser)[1]
     if case.path.endswith("/metrics") and status == 200:  # counters move between the two requests
         body = browser_body = None
+        headers.pop("content-length", None)
+        browser_headers.pop("content-length", None)
     else:
         browser_body = _comparable(browser)[2]
-    assert (status, headers, body) == (browser.status_code, _comparable(browser)[1], browser_body), str(case)
+    assert (status, headers, body) == (browser.status_code, browser_headers, browser_body), str(case)
     return plain
 
 

@@ -5,9 +5,19 @@ gateways in one process (the test suite) count separately. Every name starts wit
 ``codexgate_active_streams``, ``codexgate_build_info`` and the four ``codexgate_tokens_total`` kinds
 have a sample from start-up on.
 
-Label values that come from clients (model, endpoint) are capped at :data:`MAX_LABEL_VALUES`
-distinct values each; later ones are counted under ``other`` so a client cannot grow the series
-without bound.
+Every request is counted once in ``codexgate_requests_total`` (refused ones too: 400, 401, 404,
+405, 413, 415, 421, 429, 431 ...), and once more in ``codexgate_request_errors_total`` when it
+ended with an error code. No label value is the client's free choice:
+
+* ``model``: with :attr:`Metrics.known_model` set (the gateway sets it to its model catalog), the
+  model sent upstream when the catalog lists it, else ``other`` (``""`` for a request that never
+  named one). Without a catalog (unit tests, a catalog not fetched yet) the first
+  :data:`MAX_LABEL_VALUES` distinct values of at most :data:`MAX_LABEL_LENGTH` printable characters
+  pass, the rest are ``other``.
+* ``endpoint``: the server passes route names and templates (a bounded set); the cap applies anyway.
+* ``code``: error codes, capped the same way (upstream codes are the backend's choice).
+
+``codexgate_auth_failures_total`` counts refused API keys (:meth:`Metrics.auth_failure`).
 
 Server hooks: :meth:`Metrics.request_finished` with the request's usage record when it ends,
 :meth:`Metrics.stream_opened` / :meth:`Metrics.stream_closed` around an upstream stream,
@@ -18,7 +28,7 @@ with each new rate-limit snapshot, and :meth:`Metrics.render` for the response b
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -27,6 +37,7 @@ from codexgate import __version__
 from codexgate.storage.usage_db import UsageRecord
 
 MAX_LABEL_VALUES = 100
+MAX_LABEL_LENGTH = 128
 OTHER = "other"
 TOKEN_KINDS = ("input", "cached", "output", "reasoning")
 RATE_LIMIT_WINDOWS = ("primary", "secondary")
@@ -46,6 +57,8 @@ class _LabelCap:
     def __call__(self, value: str) -> str:
         if value in self._seen:
             return value
+        if len(value) > MAX_LABEL_LENGTH or not value.isprintable():
+            return OTHER
         with self._lock:
             if len(self._seen) >= self.limit:
                 return OTHER
@@ -80,6 +93,15 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+        self.request_errors = Counter(
+            "codexgate_request_errors_total",
+            "Requests that ended with an error, by endpoint, HTTP status and error code.",
+            ["endpoint", "status", "code"],
+            registry=registry,
+        )
+        self.auth_failures = Counter(
+            "codexgate_auth_failures_total", "Requests refused for a missing or wrong API key.", registry=registry
+        )
         self.upstream_errors = Counter(
             "codexgate_upstream_errors_total", "Errors from the Codex backend, by code.", ["code"], registry=registry
         )
@@ -101,18 +123,19 @@ class Metrics:
         self._model_label = _LabelCap(max_label_values)
         self._endpoint_label = _LabelCap(max_label_values)
         self._code_label = _LabelCap(max_label_values)
+        #: whether a model name is one the catalog lists (True/False), or None when it cannot tell
+        self.known_model: Callable[[str], bool | None] | None = None
 
     # ---- hooks the server calls --------------------------------------------------------------
 
     def request_finished(self, record: UsageRecord) -> None:
         """Count a finished request: status, tokens by kind, time to first token and duration."""
-        key = (record.endpoint, record.model, record.status)
+        model = self.model_label(record)
+        key = (record.endpoint, model, record.status)
         counter = self._request_counters.get(key)
         if counter is None:
             counter = self.requests.labels(
-                endpoint=self._endpoint_label(record.endpoint),
-                model=self._model_label(record.model),
-                status=str(record.status),
+                endpoint=self._endpoint_label(record.endpoint), model=model, status=str(record.status)
             )
             if len(self._request_counters) < MAX_CACHED_SERIES:
                 self._request_counters[key] = counter
@@ -125,6 +148,29 @@ class Metrics:
             self.ttft.observe(record.ttft_ms / 1000.0)
         if record.duration_ms is not None:
             self.duration.observe(record.duration_ms / 1000.0)
+        if record.error_code:
+            self.request_errors.labels(
+                endpoint=self._endpoint_label(record.endpoint),
+                status=str(record.status),
+                code=self._code_label(record.error_code),
+            ).inc()
+
+    def model_label(self, record: UsageRecord) -> str:
+        """The ``model`` label of ``record`` (see the module doc)."""
+        known = self.known_model
+        if known is None:
+            return self._model_label(record.model)
+        sent = record.model_sent or ""
+        verdict = known(sent) if sent else None
+        if verdict:
+            return sent
+        if verdict is None:
+            chosen = sent or record.model
+            return self._model_label(chosen) if chosen else ""
+        return OTHER
+
+    def auth_failure(self) -> None:
+        self.auth_failures.inc()
 
     def stream_opened(self) -> None:
         self.active_streams.inc()

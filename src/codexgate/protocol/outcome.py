@@ -8,6 +8,11 @@ carrying the upstream ``code``. Its HTTP status follows the code: ``context_leng
 ``rate_limit_exceeded``/``usage_limit_reached``/``usage_not_included``/``insufficient_quota`` → 429;
 ``server_is_overloaded``/``slow_down`` → 503; anything else → 502. The error ``type`` is the upstream
 one when given, else one derived from the status.
+
+A usage limit reported inside the stream (``usage_limit_reached`` / ``usage_not_included``) carries
+the same reset fields as one reported before it (``upstream/errors.py``): ``plan_type``,
+``resets_at`` and ``resets_in_seconds`` as the backend gave them (this module reads no clock, so a
+field the backend left out stays out), and ``Retry-After`` when the seconds are known.
 """
 
 from __future__ import annotations
@@ -37,16 +42,57 @@ def status_for_code(code: str | None) -> int:
     return _STATUS_BY_CODE.get(code or "", 502)
 
 
-def upstream_error(message: str, code: str | None, type_: str | None = None, param: str | None = None) -> APIError:
-    """An :class:`APIError` for a failure reported inside the upstream stream."""
+USAGE_LIMIT_CODES = frozenset({"usage_limit_reached", "usage_not_included"})
+
+
+def usage_limit_fields(source: Mapping[str, Any]) -> dict[str, Any]:
+    """``plan_type``, ``resets_at`` and ``resets_in_seconds`` of a usage-limit error, those present."""
+    fields: dict[str, Any] = {}
+    plan = source.get("plan_type")
+    if isinstance(plan, str):
+        fields["plan_type"] = plan[:100]
+    resets_at = source.get("resets_at")
+    if isinstance(resets_at, int | float) and not isinstance(resets_at, bool):
+        fields["resets_at"] = int(resets_at)
+    seconds = source.get("resets_in_seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        fields["resets_in_seconds"] = max(int(seconds), 1)
+    return fields
+
+
+def upstream_error(
+    message: str,
+    code: str | None,
+    type_: str | None = None,
+    param: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> APIError:
+    """An :class:`APIError` for a failure reported inside the upstream stream; ``details`` is the
+    backend's error object (a usage limit's reset fields are read from it)."""
+    if code is None and type_ in USAGE_LIMIT_CODES:
+        code = type_  # as the usage limit answered before the stream (upstream/errors.py)
     status = status_for_code(code)
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    if details is not None and (code in USAGE_LIMIT_CODES or type_ in USAGE_LIMIT_CODES):
+        extra = usage_limit_fields(details)
+        if "resets_in_seconds" in extra:
+            headers["retry-after"] = str(extra["resets_in_seconds"])
     if isinstance(type_, str) and type_:
         kind = type_
     elif code == "server_is_overloaded":  # the backend said it is overloaded: keep its word
         kind = "server_overloaded"
     else:
         kind = type_for_status(status)
-    return APIError(status, message or "The upstream response failed.", type=kind, param=param, code=code)
+    return APIError(
+        status,
+        message or "The upstream response failed.",
+        type=kind,
+        param=param,
+        code=code,
+        headers=headers,
+        extra=extra,
+    )
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -62,7 +108,8 @@ def error_from_error_event(event: Mapping[str, Any]) -> APIError:
     code = _str_or_none(source.get("code")) or _str_or_none(event.get("code"))
     message = _str_or_none(source.get("message")) or _str_or_none(event.get("message")) or ""
     type_ = _str_or_none(source.get("type")) if source is not event else None
-    return upstream_error(message, code, type_, _str_or_none(source.get("param")))
+    details = {**event, **source} if source is not event else event
+    return upstream_error(message, code, type_, _str_or_none(source.get("param")), details)
 
 
 def error_from_failed_response(response: Mapping[str, Any] | None) -> APIError:
@@ -71,7 +118,7 @@ def error_from_failed_response(response: Mapping[str, Any] | None) -> APIError:
     if not isinstance(error, Mapping):
         return upstream_error("The upstream response failed without an error message.", "response_failed")
     code = _str_or_none(error.get("code")) or "response_failed"
-    return upstream_error(_str_or_none(error.get("message")) or "", code, _str_or_none(error.get("type")))
+    return upstream_error(_str_or_none(error.get("message")) or "", code, _str_or_none(error.get("type")), None, error)
 
 
 def protocol_failure(message: str) -> APIError:

@@ -152,6 +152,8 @@ class Gateway:
         self.models = ModelCatalog(
             upstream.fetch_models, ttl=settings.upstream.models_cache_ttl, fallback=settings.upstream.models
         )
+        if metrics is not None:
+            metrics.known_model = self.models.known  # the model label: catalog models, else "other"
         self.latest_rate_limits: rate_limits.RateLimitSnapshot | None = None
         self._rate_limits_saved_at = 0.0
         self._last_raw_rate_limits: dict[str, Any] = {}  # source -> what it reported last
@@ -289,7 +291,7 @@ class Gateway:
             call.holds_slot = True
             if self.metrics is not None:
                 self.metrics.stream_opened()
-            upstream = await self.upstream.open_stream(shaped.body, session_id=session_id, request_id=call.request_id)
+            upstream = await self._open_watching_client(request, shaped.body, session_id, call.request_id)
         except APIError as error:
             call.fail(error)
             raise
@@ -299,3 +301,44 @@ class Gateway:
         call.upstream_request_id = upstream.request_id
         call.upstream = upstream
         return upstream
+
+    async def _open_watching_client(
+        self, request: Request, body: dict[str, Any], session_id: str, request_id: str
+    ) -> UpstreamStream:
+        """Open the upstream stream while watching the client (its body has been read, so the next
+        message can only be its disconnect): a client that leaves while the backend has not answered
+        yet cancels the upstream request at once (499, slot freed), instead of holding both until
+        ``read_timeout``."""
+        opening = asyncio.ensure_future(self.upstream.open_stream(body, session_id=session_id, request_id=request_id))
+        watcher = asyncio.ensure_future(_client_gone(request.receive))
+        try:
+            await asyncio.wait((opening, watcher), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            opening.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if opening.done():
+            return opening.result()
+        opening.cancel()
+        try:
+            await opening
+        except BaseException:  # noqa: S110 - cancelled as asked (or failed meanwhile): either way nobody waits
+            pass
+        else:  # it answered just as the client left: close what arrived
+            opening.result().close()
+        raise client_gone_error()
+
+
+async def _client_gone(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def client_gone_error() -> APIError:
+    return APIError(
+        499,
+        "The client disconnected before the Codex backend answered.",
+        type="client_disconnected",
+        code="client_disconnected",
+    )

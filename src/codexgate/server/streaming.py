@@ -8,6 +8,13 @@ client to disconnect; a gateway shutdown ends every stream still open after the 
 closed, so the backend stops generating). One timer per stream sends an SSE comment during long
 silences (hidden reasoning) so proxies and clients keep the connection open: the converter's
 ``keepalive_bytes`` when it has that attribute (Anthropic's ``ping`` event), else an SSE comment.
+
+What the upstream sends is bounded: one event larger than ``max_event_size`` ends the stream with
+``upstream_protocol_error`` (the decoder's limit), and reading stops as soon as the decoder failed or
+the converter saw its terminal event (a converter may say so with an ``ended()`` method): the client
+gets its last message at once, whatever the backend keeps sending. After a terminal event the rest of
+the body is drained briefly (:meth:`~codexgate.upstream.client.UpstreamStream.drain`) so the upstream
+connection can be reused; after a failure it is closed.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from codexgate.errors import APIError
 from codexgate.protocol.outcome import protocol_failure
-from codexgate.protocol.sse_decoder import SSEDecoder
+from codexgate.protocol.sse_decoder import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 from codexgate.protocol.sse_writer import KEEPALIVE
 from codexgate.server.errors import header_pairs
 from codexgate.upstream.client import UpstreamStream
@@ -57,6 +64,16 @@ class StreamConverter(Protocol):
     def fail(self, error: APIError) -> bytes: ...
     def has_output(self) -> bool: ...
     def outcome(self, outcome: StreamOutcome) -> None: ...
+
+
+def ended_check(converter: object) -> Callable[[], bool]:
+    """The converter's ``ended()`` (True once it saw its terminal event), or one that is never true."""
+    ended = getattr(converter, "ended", None)
+    return ended if callable(ended) else _never
+
+
+def _never() -> bool:
+    return False
 
 
 STREAM_HEADERS: Final = (
@@ -122,6 +139,7 @@ class UpstreamStreamResponse(StreamingResponse):
         keepalive_interval: float,
         on_done: Callable[[StreamOutcome], None],
         open_streams: OpenStreams | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         self.status_code = 200
         self.media_type = "text/event-stream"
@@ -135,7 +153,10 @@ class UpstreamStreamResponse(StreamingResponse):
         self.keepalive_bytes: bytes = keepalive_bytes if isinstance(keepalive_bytes, bytes) else KEEPALIVE
         self.on_done = on_done
         self.open_streams = open_streams
+        self.max_event_size = max_event_size
         self.stopped = False
+        #: why reading stopped before the end of the body: "ended" (terminal event) or "failed"
+        self.stopped_early: str | None = None
         self.outcome = StreamOutcome()
         self._last_send = 0.0
         self._final_sent = False
@@ -200,7 +221,7 @@ class UpstreamStreamResponse(StreamingResponse):
 
     def _keepalive_due(self, send: Send) -> None:
         """Timer: after ``keepalive_interval`` without a send, send the keep-alive bytes."""
-        if not self._pumping:
+        if not self._pumping or self._final_sent:  # (draining after the last message: nothing more to send)
             return
         interval = self.keepalive_interval
         loop = asyncio.get_running_loop()
@@ -238,9 +259,11 @@ class UpstreamStreamResponse(StreamingResponse):
         except MalformedUpstreamEvent as exc:
             tail, complete = self._fail(protocol_failure(str(exc))), False
         else:
-            complete = True
+            complete = self.stopped_early != "failed"
         self._final_sent = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+        if complete and self.stopped_early == "ended":
+            complete = await self.upstream.drain()  # the client has its answer; reuse the connection
         return complete
 
     def _fail(self, error: APIError) -> bytes:
@@ -251,8 +274,9 @@ class UpstreamStreamResponse(StreamingResponse):
 
     async def _copy(self, send: Send) -> bytes:
         """Every upstream read, converted and sent in one message; the converter's tail at the end."""
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(self.max_event_size)
         converter = self.converter
+        ended = ended_check(converter)
         read = self.upstream.read
         monotonic = time.monotonic
         outcome = self.outcome
@@ -279,3 +303,9 @@ class UpstreamStreamResponse(StreamingResponse):
                         outcome.first_output_at = monotonic()
                     self._last_send = monotonic()
                     await send({"type": "http.response.body", "body": out, "more_body": True})
+            if decoder.failed or ended():
+                self.stopped_early = "failed" if decoder.failed else "ended"
+                try:
+                    return converter.finish()
+                except Exception as exc:
+                    raise MalformedUpstreamEvent(exc) from exc

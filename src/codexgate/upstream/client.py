@@ -5,6 +5,13 @@ streaming 200; everything before that point (fresh credentials, retries on conne
 one refresh-and-retry on 401, mapping HTTP errors) happens here, so the HTTP layer either gets a
 live stream or an :class:`APIError` with the right status. The stream's bytes go to the protocol
 core untouched: each read hands over whatever bytes have arrived since the last one.
+
+Compression: every request asks for ``accept-encoding: identity`` and the session never
+decompresses (``auto_decompress=False``), so a small compressed body can never expand into gigabytes
+here; an answer that arrives compressed anyway is an ``upstream_protocol_error`` (502). SSE text
+compresses well, but a stream's pace is set by the model's token rate, not by the bandwidth of the
+user's link, so asking for identity costs bytes on the wire and no latency we could see; the
+benchmark (whose simulator never compresses) is unchanged by it.
 """
 
 from __future__ import annotations
@@ -20,7 +27,13 @@ import aiohttp
 import orjson
 
 from codexgate.config import Settings
-from codexgate.upstream.errors import broken_mid_stream, map_http_error, unreachable, upstream_timeout
+from codexgate.upstream.errors import (
+    broken_mid_stream,
+    map_http_error,
+    unexpected_encoding,
+    unreachable,
+    upstream_timeout,
+)
 from codexgate.upstream.headers import upstream_headers
 from codexgate.upstream.read_watch import ReadWatch
 
@@ -30,6 +43,11 @@ logger = logging.getLogger("codexgate.upstream")
 monotonic = time.monotonic
 
 RETRY_BACKOFF = (0.25, 0.75)
+#: after the last event, how long and how much more of the body is read so the connection can be reused
+DRAIN_TIMEOUT = 1.0
+DRAIN_LIMIT = 64 * 1024
+#: the largest model list read from the backend
+MODELS_LIMIT = 8 * 1024 * 1024
 
 
 class CredentialsLike(Protocol):
@@ -107,6 +125,27 @@ class UpstreamStream:
         while data := await read():
             yield data
 
+    async def drain(self, *, limit: int = DRAIN_LIMIT) -> bool:
+        """After the last event: read what is left of the body (at most ``limit`` bytes, for
+        :data:`DRAIN_TIMEOUT` s), so that a well-behaved backend's connection can be reused.
+        True when the body ended."""
+        content = self.response.content
+        if content.at_eof():
+            return True
+        read = 0
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                while read <= limit:
+                    data = await content.readany()
+                    if not data:
+                        return True
+                    read += len(data)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
+        except Exception:  # an interrupt() set while draining: the answer is over anyway
+            return False
+        return False
+
     def interrupt(self, exc: Exception) -> None:
         """Make the pending (or next) read raise ``exc``; :meth:`close` then drops the connection."""
         self.response.content.set_exception(exc)
@@ -142,7 +181,7 @@ class UpstreamClient:
         # bounded in open_stream, and the body's reads by each stream's ReadWatch.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.settings.upstream.connect_timeout)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False
+            connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
         )
 
     async def aclose(self) -> None:
@@ -172,6 +211,7 @@ class UpstreamClient:
                 client_version=self.settings.upstream.client_version,
                 request_id=request_id,
             )
+            headers["accept-encoding"] = "identity"
             started = time.monotonic()
             try:
                 async with asyncio.timeout(read_timeout):  # for the head; the body has its ReadWatch
@@ -191,6 +231,10 @@ class UpstreamClient:
             if self.on_headers is not None:  # bookkeeping: after the first bytes reach the client
                 asyncio.get_running_loop().call_soon(self.on_headers, response.headers)
             upstream_request_id = response.headers.get("x-request-id")
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                response.close()
+                raise unexpected_encoding(encoding)
             if response.status == 200:
                 return UpstreamStream(response, upstream_request_id, started, read_timeout)
 
@@ -232,12 +276,23 @@ class UpstreamClient:
                 request_id="models",
             )
             headers["accept"] = "application/json"
+            headers["accept-encoding"] = "identity"
             timeout = aiohttp.ClientTimeout(
                 total=self.settings.upstream.read_timeout, sock_connect=self.settings.upstream.connect_timeout
             )
             try:
                 async with self.session.get(url, params=params, headers=headers, timeout=timeout) as response:
-                    body = await response.read()
+                    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                    if encoding not in ("", "identity"):
+                        raise unreachable(f"the model list came compressed ({encoding[:40]})")
+                    parts: list[bytes] = []
+                    total = 0
+                    while chunk := await response.content.readany():
+                        total += len(chunk)
+                        if total > MODELS_LIMIT:
+                            raise unreachable("the model list is larger than 8 MiB")
+                        parts.append(chunk)
+                    body = b"".join(parts)
                     status = response.status
                     response_headers = response.headers
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:

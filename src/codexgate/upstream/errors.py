@@ -144,3 +144,14 @@ def broken_mid_stream(exc: BaseException) -> APIError:
         type="upstream_error",
         code="upstream_disconnected",
     )
+
+
+def unexpected_encoding(encoding: str) -> APIError:
+    """The backend compressed its answer although the gateway asked for ``identity``: the gateway
+    never decompresses (no decompression bomb can reach it), so that answer cannot be used."""
+    return APIError(
+        502,
+        f"The Codex backend sent a compressed answer ({encoding[:40]!r}) although none was asked for.",
+        type="upstream_error",
+        code="upstream_protocol_error",
+    )

@@ -105,6 +105,14 @@ class ModelCatalog:
             self._fetched_at = time.monotonic()
             return self._cached
 
+    def known(self, model_id: str) -> bool | None:
+        """Whether the cached list (or the ``models`` setting) names ``model_id``; None before any list."""
+        if model_id in self._fallback:
+            return True
+        if self._cached is None:
+            return None
+        return any(model["id"] == model_id for model in self._cached)
+
     async def get(self, model_id: str) -> dict[str, Any]:
         for model in await self.models():
             if model["id"] == model_id:

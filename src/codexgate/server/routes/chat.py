@@ -20,7 +20,7 @@ from codexgate.server.body import read_json
 from codexgate.server.endpoints import endpoint
 from codexgate.server.gateway import gateway_of
 from codexgate.server.openapi import openapi_body
-from codexgate.server.request_models import ChatCompletionRequest
+from codexgate.server.request_models import ChatCompletionRequest, check_session_headers
 from codexgate.server.streaming import StreamOutcome
 
 router = APIRouter()
@@ -69,6 +69,10 @@ class ChatConverter:
     def has_output(self) -> bool:
         return self.translator.has_output
 
+    def ended(self) -> bool:
+        """The translator saw its terminal event (or failed): nothing more is read upstream."""
+        return self.translator.done
+
     def outcome(self, outcome: StreamOutcome) -> None:
         translator = self.translator
         outcome.usage = translator.usage
@@ -85,6 +89,7 @@ async def chat_completions(request: Request) -> Response:
     gateway = gateway_of(request)
     settings = gateway.settings
     body = await read_json(request, ChatCompletionRequest, settings.limits.max_body_size)
+    check_session_headers(request.headers)
     stream = body.get("stream") is True
     call = gateway.begin(request, "chat.completions", model_requested=str(body.get("model")), stream=stream)
     try:

@@ -25,7 +25,7 @@ from codexgate.server.body import read_json
 from codexgate.server.endpoints import endpoint
 from codexgate.server.gateway import gateway_of
 from codexgate.server.openapi import openapi_body
-from codexgate.server.request_models import ResponsesRequest
+from codexgate.server.request_models import ResponsesRequest, check_session_headers
 from codexgate.server.streaming import StreamOutcome
 
 router = APIRouter()
@@ -33,6 +33,10 @@ router = APIRouter()
 
 class ResponsesConverter(ResponsesPassthrough):
     """The passthrough, reporting how the stream ended to the call's outcome."""
+
+    def ended(self) -> bool:
+        """A terminal event (or an undecodable one) was passed on: nothing more is read upstream."""
+        return self.terminal is not None
 
     def outcome(self, outcome: StreamOutcome) -> None:
         outcome.usage = self.usage
@@ -76,6 +80,7 @@ async def create_response(request: Request) -> Response:
     gateway = gateway_of(request)
     settings = gateway.settings
     body = await read_json(request, ResponsesRequest, settings.limits.max_body_size)
+    check_session_headers(request.headers)
     requested_model = str(body["model"])
     stream = body.get("stream") is True
     call = gateway.begin(request, "responses", model_requested=requested_model, stream=stream)
