@@ -137,6 +137,7 @@ class KeyCheck:
         if info is not None:
             state["key_name"] = info.name
             state["key_id"] = info.id
+            state["key_info"] = info  # its limits, for the budget check before anything goes upstream
             return None
         return unauthorized_error(missing=presented is None, no_keys=not has_keys)
 

@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     app.state.key_store = key_store
     app.state.metrics = metrics
     app.state.budgets = budgets
+    gateway.budgets = budgets
     for router in ROUTERS:
         app.include_router(router)  # without a prefix: the routers' paths are the app's
     routes = RouteTable(route for router in ROUTERS for route in router.routes)

@@ -26,6 +26,8 @@ from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import OpenStreams, StreamOutcome
 from codexgate.storage import rate_limits
+from codexgate.storage.api_keys import KeyInfo
+from codexgate.storage.budgets import BudgetTracker
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
 from codexgate.upstream.models import ModelCatalog
@@ -65,6 +67,8 @@ class Call:
     #: the live upstream answer, closed (at the latest) when the call finishes
     upstream: UpstreamStream | None = None
     finished: bool = False
+    #: the API key's record (its budgets), when keys are on
+    key_info: KeyInfo | None = None
 
     def release(self) -> None:
         """Give back the stream slot and close the upstream answer; idempotent, never raises."""
@@ -89,6 +93,8 @@ class Call:
             gateway.record_rate_limit_event(outcome.rate_limits)
         end = outcome.finished_at or time.monotonic()
         input_tokens, cached_tokens, output_tokens, reasoning_tokens = token_counts(outcome.usage)
+        if self.key_info is not None and gateway.budgets is not None:
+            gateway.budgets.record(self.key_info, input_tokens + output_tokens, time.time())
         record = UsageRecord(
             endpoint=self.endpoint,
             status=outcome.status,
@@ -148,6 +154,8 @@ class Gateway:
         self.upstream = upstream
         self.usage_writer = usage_writer
         self.metrics = metrics
+        #: per-key budgets (set by the app factory); None: no budget is checked
+        self.budgets: BudgetTracker | None = None
         self.limiter = StreamLimiter(settings.limits.max_concurrent_streams)
         self.models = ModelCatalog(
             upstream.fetch_models, ttl=settings.upstream.models_cache_ttl, fallback=settings.upstream.models
@@ -245,7 +253,14 @@ class Gateway:
             )
 
     def begin(self, request: Request, endpoint: str, *, model_requested: str | None, stream: bool) -> Call:
+        """A new upstream call, after the key's budget allows it (its error, in the client's dialect,
+        before anything goes upstream: expired 401, model not allowed 403, over budget 429)."""
         state = request.scope.setdefault("state", {})
+        key_info = state.get("key_info")
+        if key_info is not None and self.budgets is not None:
+            refused = self.budgets.check(key_info, model_requested, time.time())
+            if refused is not None:
+                raise refused
         call = Call(
             gateway=self,
             request_id=request_id_of(request.scope),
@@ -256,6 +271,7 @@ class Gateway:
             model_requested=model_requested,
             model_sent=None,
             stream=stream,
+            key_info=key_info,
         )
         # The layer in front finishes the call if the endpoint did not (an unexpected error): the
         # slot and the upstream connection are given back on every path.
