@@ -106,7 +106,7 @@ def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: U
     assert not any(d.startswith('{"error"') for d in data)
 
 
-def test_half_sent_body_is_dropped_without_a_trace(simulator: UpstreamSimulator, tmp_path: Path) -> None:
+def test_half_sent_body_holds_nothing_and_leaves_one_row(simulator: UpstreamSimulator, tmp_path: Path) -> None:
     # one stream slot: a slot the half-sent request kept would turn the next request into a 429
     settings, context = start_gateway(simulator, tmp_path / "home", read_timeout=1.0, max_concurrent_streams=1)
     with context as served:
@@ -124,8 +124,9 @@ def test_half_sent_body_is_dropped_without_a_trace(simulator: UpstreamSimulator,
         _healthy(served.base_url)
         assert len(simulator.responses_requests) == 1
         writer = served.server.config.app.state.gateway.usage_writer
-        rows = usage_rows(writer, settings.database_path, 1)
-        assert [(row.status, row.error_code) for row in rows] == [(200, None)]  # the healthy request's, only
+        rows = usage_rows(writer, settings.database_path, 2)
+        # every request leaves a trace: the half-sent one as a 400 (its body never came whole), then the healthy one
+        assert sorted((row.status, row.error_code) for row in rows) == [(200, None), (400, "incomplete_body")]
 
 
 def _read_to_end(sock: socket.socket) -> bytes:
