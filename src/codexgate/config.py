@@ -62,7 +62,7 @@ class ServerSettings(_Section):
 class UpstreamSettings(_Section):
     upstream_url: str = Field("https://chatgpt.com/backend-api/codex", description="Codex backend base URL")
     client_version: str = Field(DEFAULT_CLIENT_VERSION, description="Codex client version presented upstream")
-    originator: str = Field("codex_cli_rs", description="originator header sent upstream")
+    originator: str = Field("codex_exec", description="originator header sent upstream")
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect upstream")
     read_timeout: float = Field(300.0, gt=0, description="seconds of silence allowed between upstream events")
     upstream_retries: int = Field(2, ge=0, le=5, description="retries on connect errors/5xx before the first byte")
@@ -112,6 +112,12 @@ class LimitsSettings(_Section):
     body_grace: float = Field(10.0, ge=0, description="seconds a request body may take before body_min_rate applies")
     max_connections: int = Field(
         0, ge=0, description="open client connections before new ones get 503 (0 = sized from the fd limit)"
+    )
+    websocket_idle_timeout: float = Field(
+        600.0, gt=0, description="seconds a WebSocket on /v1/responses may stay silent between turns"
+    )
+    websocket_max_lifetime: float = Field(
+        3600.0, gt=0, description="seconds a WebSocket on /v1/responses may stay open in all"
     )
 
 

@@ -4,6 +4,10 @@ The backend rejects what the public Responses API accepts: it wants ``store: fal
 ``stream: true``, a top-level ``instructions``, no role ``system`` in ``input``, no item ``id``s,
 and no ``max_output_tokens``/``temperature``/``top_p``/``metadata``/``service_tier``/``user``.
 This step is pure: a dict in, a new dict and the names of dropped fields out.
+
+A **Responses Lite** body (``lite=True``, protocol.md §6) gets no ``instructions`` and no reasoning
+summary added (Lite has neither), and items the backend reads as they are (``additional_tools`` with
+its ``id``, ``compaction_trigger``, ``compaction``) are never rewritten, in either shape.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ STRIPPED_FIELDS = (
     "stream_options",
 )
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: input items passed exactly as the client sent them (their ``id`` included)
+UNTOUCHED_ITEM_TYPES = frozenset({"additional_tools", "compaction_trigger", "compaction", "context_compaction"})
 
 
 @dataclass
@@ -38,7 +44,7 @@ class ShapedRequest:
 def _strip_item_ids(items: list[Any]) -> list[Any]:
     shaped: list[Any] = []
     for item in items:
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or (isinstance(item.get("type"), str) and item["type"] in UNTOUCHED_ITEM_TYPES):
             shaped.append(item)
             continue
         item = {key: value for key, value in item.items() if key != "id"}
@@ -58,11 +64,13 @@ def shape_for_codex(
     *,
     default_instructions: Callable[[str], str],
     reasoning_summary: str,
+    lite: bool = False,
 ) -> ShapedRequest:
     """A copy of ``body`` the Codex backend accepts.
 
     ``default_instructions(model)`` fills ``instructions`` only when the request has none.
     ``reasoning_summary`` is used unless the client chose one (``"none"`` sends no summary).
+    ``lite``: the body is in the Responses Lite shape; neither is added.
     """
     shaped = dict(body)
     dropped = [name for name in STRIPPED_FIELDS if name in shaped]
@@ -77,7 +85,7 @@ def shape_for_codex(
     shaped["include"] = include
 
     instructions = shaped.get("instructions")
-    if not isinstance(instructions, str) or not instructions.strip():
+    if not lite and (not isinstance(instructions, str) or not instructions.strip()):
         shaped["instructions"] = default_instructions(str(shaped.get("model", "")))
 
     raw_input = shaped.get("input")
@@ -89,7 +97,7 @@ def shape_for_codex(
         shaped["input"] = []
 
     reasoning = dict(shaped.get("reasoning") or {})
-    if "summary" not in reasoning and reasoning_summary != "none":
+    if not lite and "summary" not in reasoning and reasoning_summary != "none":
         reasoning["summary"] = reasoning_summary
     if reasoning:
         shaped["reasoning"] = reasoning
