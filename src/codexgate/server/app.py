@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,7 @@ from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 from codexgate.upstream.instructions import resolve_instructions
+from codexgate.upstream.models import watch_refresh_requests
 
 __all__ = ["create_app"]
 
@@ -45,9 +47,11 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await usage_writer.start()
         await upstream.start()
+        refresh_watch = asyncio.ensure_future(watch_refresh_requests(gateway.models, settings.home))
         try:
             yield
         finally:
+            refresh_watch.cancel()
             await upstream.aclose()
             await usage_writer.stop()
             gateway.flush_rate_limits()

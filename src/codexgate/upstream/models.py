@@ -6,11 +6,12 @@ keeps a :class:`~codexgate.protocol.catalog_rules.ModelRules` built from those e
 Responses passthrough all read it through :meth:`ModelCatalog.current_rules` (``Gateway.model_rules``).
 
 It is refreshed when its TTL has passed (on the next request that reads it), on demand
-(:meth:`ModelCatalog.refresh`: ``codexgate models refresh`` reaches it through the server's loopback
-admin endpoint), and after a backend answer that names an unknown or gated model
-(:meth:`ModelCatalog.invalidate`). A failed fetch keeps the last good rules (or the fallback) and is not
-retried for :data:`FAILED_FETCH_BACKOFF` seconds, so an unreachable backend does not add a catalog call
-to every request.
+(:meth:`ModelCatalog.refresh`: ``codexgate models refresh`` writes a nonce to
+``$CODEXGATE_HOME/models.refresh``; the server's :func:`watch_refresh_requests` sees it within a
+quarter second, refreshes and answers in ``models.refresh.done``), and after a backend answer that
+names an unknown or gated model (:meth:`ModelCatalog.invalidate`). A failed fetch keeps the last good
+rules (or the fallback) and is not retried for :data:`FAILED_FETCH_BACKOFF` seconds, so an unreachable
+backend does not add a catalog call to every request.
 
 ``/v1/models`` lists each listed model followed by one alias per reasoning level it lists
 (``ModelRules.aliases()``); the mapper turns an alias back into the model plus ``reasoning.effort``.
@@ -20,14 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from codexgate.errors import APIError
 from codexgate.protocol.catalog_rules import ModelRules
 
-__all__ = ["FAILED_FETCH_BACKOFF", "OWNER", "ModelCatalog", "model_objects", "unknown_model_error"]
+__all__ = [
+    "FAILED_FETCH_BACKOFF",
+    "OWNER",
+    "REFRESH_DONE_FILE",
+    "REFRESH_REQUEST_FILE",
+    "ModelCatalog",
+    "model_objects",
+    "refresh_and_report",
+    "unknown_model_error",
+    "watch_refresh_requests",
+]
 
 logger = logging.getLogger("codexgate.upstream")
 
@@ -178,3 +193,54 @@ class ModelCatalog:
             param="model",
             code="model_not_found",
         )
+
+
+# ---- on-demand refresh (``codexgate models refresh``) --------------------------------------------
+#: the file the CLI writes to ask the running server for a refresh (in ``$CODEXGATE_HOME``)
+REFRESH_REQUEST_FILE = "models.refresh"
+#: the file the server writes back: ``{"nonce", "ok", "models", "aliases", "error"}``
+REFRESH_DONE_FILE = "models.refresh.done"
+REFRESH_POLL_INTERVAL = 0.25
+
+
+def _read_nonce(path: Path) -> str | None:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    nonce = data.get("nonce") if isinstance(data, dict) else None
+    return nonce if isinstance(nonce, str) else None
+
+
+def _write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(orjson.dumps(document))
+    os.replace(temporary, path)
+
+
+async def refresh_and_report(catalog: ModelCatalog, done_path: Path, nonce: str) -> dict[str, Any]:
+    """Refresh ``catalog`` now and write the outcome (with ``nonce``) to ``done_path``."""
+    report: dict[str, Any] = {"nonce": nonce, "ok": True, "models": 0, "aliases": 0, "error": None}
+    try:
+        rules = await catalog.refresh()
+        report["models"] = len(rules.entries)
+        report["aliases"] = len(rules.aliases())
+    except APIError as error:
+        report.update(ok=False, error=error.message)
+    await asyncio.get_running_loop().run_in_executor(None, _write_atomically, done_path, report)
+    return report
+
+
+async def watch_refresh_requests(catalog: ModelCatalog, home: Path, *, interval: float = REFRESH_POLL_INTERVAL) -> None:
+    """Run until cancelled: each new nonce in ``home/models.refresh`` refreshes the catalog (within
+    ``interval`` s) and is answered in ``home/models.refresh.done``."""
+    request_path = home / REFRESH_REQUEST_FILE
+    done_path = home / REFRESH_DONE_FILE
+    seen = _read_nonce(request_path)  # a request left from before this server started is not ours
+    while True:
+        await asyncio.sleep(interval)
+        nonce = _read_nonce(request_path)
+        if nonce is not None and nonce != seen:
+            seen = nonce
+            logger.info("model catalog refresh requested")
+            await refresh_and_report(catalog, done_path, nonce)
