@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from codexgate.server.routes import chat, health, metrics, models, responses
+from codexgate.server.routes import chat, compact, health, metrics, models, responses, responses_ws
 
 __all__ = ["ROUTERS"]
 
 #: every router of the app; an endpoint declared in one of them is served by both ways in.
-ROUTERS: tuple[APIRouter, ...] = (health.router, chat.router, responses.router, models.router, metrics.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    chat.router,
+    compact.router,
+    responses.router,
+    responses_ws.router,
+    models.router,
+    metrics.router,
+)
