@@ -56,27 +56,35 @@ def user_agent(originator: str, client_version: str) -> str:
     return f"{originator}/{client_version} ({system} {release}; {machine}) codexgate/{__version__}"
 
 
-def installation_id(home: Path) -> str:
-    """The stable installation id in ``home/installation_id``; created once (mode 0600) when missing."""
-    path = home / INSTALLATION_ID_FILE
+def _read_installation_id(path: Path) -> str | None:
     try:
-        text = path.read_text(encoding="utf-8").strip()
-        if text:
-            return str(uuid.UUID(text))
+        return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
     except (OSError, ValueError):
-        pass
+        return None
+
+
+def installation_id(home: Path) -> str:
+    """The stable installation id in ``home/installation_id``; created once (mode 0600) when missing
+    (a file that holds no id is replaced)."""
+    path = home / INSTALLATION_ID_FILE
+    existing = _read_installation_id(path)
+    if existing is not None:
+        return existing
     value = str(uuid.uuid4())
     home.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(value + "\n")
+    if path.exists():  # a broken file
+        os.replace(temporary, path)
+        return value
     try:
         os.link(temporary, path)  # never replaces an id another process wrote first
     except FileExistsError:
+        return _read_installation_id(path) or value
+    finally:
         os.unlink(temporary)
-        return installation_id(home)
-    os.unlink(temporary)
     return value
 
 
