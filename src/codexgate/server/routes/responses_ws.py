@@ -60,6 +60,9 @@ class SocketMetrics:
 
     def __init__(self, metrics: Metrics) -> None:
         self.open = Gauge("codexgate_websockets_open", "WebSockets open on /v1/responses.", registry=metrics.registry)
+        self.opened = Counter(
+            "codexgate_websockets_opened", "WebSockets accepted on /v1/responses.", registry=metrics.registry
+        )
         self.turns = Counter(
             "codexgate_websocket_turns",
             "Turns served over WebSockets, by outcome.",
@@ -327,6 +330,7 @@ async def responses_socket(websocket: WebSocket) -> None:
     gateway.open_streams.add(cast(Any, socket))  # a shutdown's stop_all ends it like an HTTP stream
     if metrics is not None:
         metrics.open.inc()
+        metrics.opened.inc()
     try:
         await socket.serve()
     except WebSocketDisconnect:
