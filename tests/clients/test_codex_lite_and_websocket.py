@@ -46,9 +46,14 @@ def _codex(
     )
 
 
+def _named(line: str, name: str) -> bool:
+    """``name`` exactly (``name{…}`` or ``name value``), or a prefix of labels ending in ``,``."""
+    return line.startswith(name) and (name.endswith((",", "}")) or line[len(name)] in " {")
+
+
 def _metric(gateway: Gateway, name: str) -> float:
     text = httpx.get(gateway.base_url + "/metrics", timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if _named(line, name))
 
 
 def test_a_codex_turn_on_a_lite_model_at_effort_max(node_tools: NodeTools, gateway: Gateway, tmp_path: Path) -> None:

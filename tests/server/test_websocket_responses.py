@@ -49,9 +49,14 @@ def _turn(socket: ClientConnection, timeout: float = 10.0) -> list[dict[str, Any
             return frames
 
 
+def _named(line: str, name: str) -> bool:
+    """``name`` exactly (``name{…}`` or ``name value``), or a prefix of labels ending in ``,``."""
+    return line.startswith(name) and (name.endswith((",", "}")) or line[len(name)] in " {")
+
+
 def _metric(base_url: str, name: str) -> float:
     text = httpx.get(base_url + "/metrics", timeout=5).text
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if _named(line, name)]
     return sum(values)
 
 

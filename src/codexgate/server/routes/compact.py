@@ -50,7 +50,7 @@ def compact_body(body: dict[str, Any], model: str, effort: str | None) -> dict[s
 
 @router.post("/v1/responses/compact", openapi_extra=openapi_body(ResponsesRequest))
 @router.post("/responses/compact", openapi_extra=openapi_body(ResponsesRequest), include_in_schema=False)
-@endpoint(dialect="openai", direct=True)
+@endpoint(dialect="openai")  # a unary JSON call: served through FastAPI, not the direct way
 async def compact_response(request: Request) -> Response:
     gateway = gateway_of(request)
     body = await read_json(request, ResponsesRequest, gateway.settings.limits.max_body_size)
