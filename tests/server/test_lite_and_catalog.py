@@ -253,3 +253,27 @@ def test_models_refresh_picks_up_a_new_model_within_a_second(gateway: Gateway) -
     client.chat.completions.create(model="gpt-7-new-ultra", messages=[{"role": "user", "content": "x"}])
     sent = gateway.simulator.responses_requests[-1].json
     assert sent["model"] == "gpt-7-new" and sent["reasoning"]["effort"] == "ultra"
+
+
+def test_the_models_refresh_command(gateway: Gateway) -> None:
+    from typer.testing import CliRunner
+
+    from codexgate.cli.main import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["--home", str(gateway.home), "models", "refresh", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"] == len(gateway.simulator.models)
+    lonely = runner.invoke(app, ["--home", str(gateway.home / "elsewhere"), "models", "refresh", "--timeout", "0.5"])
+    assert lonely.exit_code != 0 and "No running codexgate server" in lonely.output
+
+
+def test_a_backend_answer_naming_an_unknown_model_makes_the_catalog_read_again(gateway: Gateway) -> None:
+    client = gateway.client()
+    client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    fetched = len(gateway.simulator.models_requests)
+    gateway.simulator.enqueue(Scenario("http_404", body={"detail": "Model gpt-5 not found"}))
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    assert len(gateway.simulator.models_requests) == fetched + 1

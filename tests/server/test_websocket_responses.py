@@ -99,6 +99,8 @@ def test_a_tool_loop_of_two_turns_is_chained_by_previous_response_id(served: Gat
         time.sleep(0.05)
     assert _metric(served.base_url, "codexgate_websockets_open") == 0
     assert _metric(served.base_url, 'codexgate_websocket_turns_total{outcome="completed"}') == 2
+    # one request (usage row, metrics, access log) per turn
+    assert _metric(served.base_url, 'codexgate_requests_total{endpoint="responses.websocket",') == 2
 
 
 def test_a_warm_up_is_answered_without_the_backend_and_chains(served: Gateway) -> None:
@@ -185,3 +187,26 @@ def test_the_key_check_and_the_cross_origin_rule_apply(simulator: UpstreamSimula
         with connect(url, additional_headers=good, origin="http://ui.example") as socket:  # type: ignore[arg-type]
             socket.send(_create(input=[_user("hi")]))
             assert _turn(socket)[-1]["type"] == "response.completed"
+
+
+def test_a_shutdown_closes_open_sockets_after_the_grace_period(simulator: UpstreamSimulator, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from codexgate.server.app import create_app
+    from tests.helpers import settings_for, write_auth_json
+
+    write_auth_json(tmp_path)
+    app = create_app(settings_for(tmp_path, simulator.base_url))
+    gateway = app.app.state.gateway
+    with TestClient(app) as client, client.websocket_connect("/v1/responses") as socket:
+        socket.send_text(_create(input=[_user("before")]))
+        frames = []
+        while not frames or frames[-1]["type"] != "response.completed":
+            frames.append(socket.receive_json())
+        assert client.portal is not None
+        client.portal.call(gateway.begin_shutdown, 0.05)
+        with pytest.raises(WebSocketDisconnect) as info:
+            socket.receive_json()
+        assert info.value.code == 1012
+    assert len(gateway.open_streams) == 0  # the socket left the gateway's open streams
