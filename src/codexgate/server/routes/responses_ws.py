@@ -170,7 +170,7 @@ class ResponsesSocket:
                 text = message["bytes"].decode("utf-8", "replace")
             if text is None:
                 continue
-            if len(text) > self.max_frame:
+            if len(text) > self.max_frame or (len(text) * 4 > self.max_frame and len(text.encode()) > self.max_frame):
                 await self.close(CLOSE_TOO_BIG)
                 return
             await self._frame(text)
