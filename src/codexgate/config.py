@@ -66,7 +66,7 @@ class ServerSettings(_Section):
 class UpstreamSettings(_Section):
     upstream_url: str = Field("https://chatgpt.com/backend-api/codex", description="Codex backend base URL")
     client_version: str = Field(DEFAULT_CLIENT_VERSION, description="Codex client version presented upstream")
-    originator: str = Field("codex_cli_rs", description="originator header sent upstream")
+    originator: str = Field("codex_exec", description="originator header sent upstream")
     connect_timeout: float = Field(10.0, gt=0, description="seconds to connect upstream")
     read_timeout: float = Field(300.0, gt=0, description="seconds of silence allowed between upstream events")
     upstream_retries: int = Field(2, ge=0, le=5, description="retries on connect errors/5xx before the first byte")
@@ -130,6 +130,12 @@ class LimitsSettings(_Section):
     max_event_size: int = Field(16 * 1024 * 1024, gt=0, description="largest single upstream SSE event in bytes")
     max_answer_size: int = Field(
         64 * 1024 * 1024, gt=0, description="most upstream bytes read for one non-streamed answer"
+    )
+    websocket_idle_timeout: float = Field(
+        600.0, gt=0, description="seconds a WebSocket on /v1/responses may stay silent between turns"
+    )
+    websocket_max_lifetime: float = Field(
+        3600.0, gt=0, description="seconds a WebSocket on /v1/responses may stay open in all"
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from codexgate.errors import APIError
+from codexgate.protocol.catalog_rules import ModelRules
 from codexgate.protocol.chat_to_responses import map_chat_request, split_model_effort
 
 USER = {"role": "user", "content": "hi"}
@@ -303,7 +304,8 @@ def test_web_search_options_become_a_tool() -> None:
             {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
         ),
         ("verbosity", {"verbosity": "loud"}),
-        ("reasoning_effort", {"reasoning_effort": "extreme"}),
+        ("reasoning_effort", {"reasoning_effort": "Extreme effort!"}),
+        ("reasoning_effort", {"reasoning_effort": 3}),
         ("max_tokens", {"max_tokens": 0}),
         ("max_completion_tokens", {"max_completion_tokens": "10"}),
         ("parallel_tool_calls", {"parallel_tool_calls": "yes"}),
@@ -318,3 +320,42 @@ def test_body_that_is_not_an_object() -> None:
     with pytest.raises(APIError) as info:
         map_chat_request([])  # type: ignore[arg-type]
     assert info.value.status_code == 400
+
+
+# --- efforts and models resolved by the catalog's rules ---------------------------------------
+
+_CATALOG = ModelRules.from_catalog_json(
+    [
+        {"slug": "gpt-5.6-sol", "use_responses_lite": True, "supported_reasoning_levels": ["low", "high", "max"]},
+        {"slug": "gpt-5.1-codex-max", "supported_reasoning_levels": ["low", "medium"]},
+        {"slug": "gpt-5.1-codex", "supported_reasoning_levels": ["low", "medium", "high"]},
+    ]
+)
+
+
+def test_catalog_levels_work_as_suffix_and_reasoning_effort() -> None:
+    mapped = map_chat_request({"model": "gpt-5.6-sol-max", "messages": [USER]}, _CATALOG)
+    assert mapped.body["model"] == "gpt-5.6-sol" and mapped.body["reasoning"]["effort"] == "max"
+    mapped = map_chat_request({"model": "gpt-5.6-sol", "messages": [USER], "reasoning_effort": "max"}, _CATALOG)
+    assert mapped.body["reasoning"] == {"effort": "max"} and mapped.resolved is not None
+    assert mapped.resolved.entry is not None and mapped.resolved.entry.use_responses_lite
+
+
+def test_an_exact_slug_wins_over_suffix_parsing() -> None:
+    mapped = map_chat_request({"model": "gpt-5.1-codex-max", "messages": [USER]}, _CATALOG)
+    assert mapped.body["model"] == "gpt-5.1-codex-max" and "reasoning" not in mapped.body
+
+
+def test_a_level_the_model_does_not_list_is_a_400_naming_its_levels() -> None:
+    with pytest.raises(APIError) as info:
+        map_chat_request({"model": "gpt-5.6-sol", "messages": [USER], "reasoning_effort": "medium"}, _CATALOG)
+    assert info.value.status_code == 400 and info.value.param == "reasoning_effort"
+    assert "low, high, max" in info.value.message
+    with pytest.raises(APIError) as info:
+        map_chat_request({"model": "gpt-5.1-codex-ultra", "messages": [USER]}, _CATALOG)
+    assert info.value.status_code == 400 and info.value.param == "model"
+
+
+def test_without_a_catalog_new_levels_are_passed_on() -> None:
+    mapped = map_chat_request({"model": "gpt-9", "messages": [USER], "reasoning_effort": "ultra"})
+    assert mapped.body["reasoning"] == {"effort": "ultra"} and mapped.body["model"] == "gpt-9"

@@ -190,15 +190,22 @@ def test_upstream_request_carries_headers_and_shaped_body(gateway: Gateway) -> N
     headers = {k.lower(): v for k, v in request.headers.items()}
     assert headers["authorization"].startswith("Bearer ") and "sk-anything" not in headers["authorization"]
     assert headers["chatgpt-account-id"] == "acct_test_123"
-    assert headers["openai-beta"] == "responses=experimental"
+    # as the Codex CLI 0.169.0 sends them: no OpenAI-Beta and no version header over HTTP
+    assert "openai-beta" not in headers and "version" not in headers
     assert headers["accept"] == "text/event-stream"
-    assert headers["originator"] and headers["version"] and headers["user-agent"]
-    assert headers["session-id"]
+    assert headers["originator"] == "codex_exec"
+    assert headers["user-agent"].startswith(f"codex_exec/{gateway.settings.upstream.client_version} (")
+    assert headers["session-id"] and headers["thread-id"] and headers["x-client-request-id"]
     body = request.json
     assert body["store"] is False and body["stream"] is True
     assert body["instructions"] == "Be brief."
     assert body["include"] == ["reasoning.encrypted_content"]
     assert body["prompt_cache_key"]
+    metadata = body["client_metadata"]
+    assert metadata["session_id"] == headers["session-id"] and metadata["turn_id"]
+    installation = (gateway.home / "installation_id").read_text().strip()
+    assert metadata["x-codex-installation-id"] == installation
+    assert (gateway.home / "installation_id").stat().st_mode & 0o777 == 0o600
     for name in ("temperature", "max_output_tokens", "user", "top_p", "metadata"):
         assert name not in body
     assert all(item.get("role") != "system" for item in body["input"])

@@ -222,7 +222,7 @@ async def test_the_key_name_reaches_the_call(
 async def test_an_http_exception_keeps_its_status_on_both_ways(
     open_gateway: GatewayASGI, monkeypatch: pytest.MonkeyPatch, module: Any, function: str, case: Case
 ) -> None:
-    def teapot(_body: object) -> object:
+    def teapot(*_args: object) -> object:
         raise HTTPException(418, "short and stout", headers={"x-why": "tea"})
 
     monkeypatch.setattr(module, function, teapot)
@@ -237,7 +237,7 @@ async def test_an_http_exception_keeps_its_status_on_both_ways(
 async def test_an_unexpected_error_is_the_same_500_on_both_ways(
     open_gateway: GatewayASGI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(_body: object) -> object:
+    def broken(*_args: object) -> object:
         raise RuntimeError("secret-token-value-should-not-leak")
 
     monkeypatch.setattr(chat, "map_chat_request", broken)

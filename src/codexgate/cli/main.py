@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "codexgate.cli.auth_cmd",
     "codexgate.cli.accounts_cmd",
     "codexgate.cli.instructions_cmd",
+    "codexgate.cli.models_cmd",
 ]
 
 

@@ -6,8 +6,9 @@ and returns a :class:`MappedChatRequest`. Backend shaping (what the Codex backen
 
 Field policy:
 
-* mapped: ``model`` (an effort suffix ``-minimal|-low|-medium|-high|-xhigh|-none`` is split off any
-  model name: ``gpt-5-high`` → model ``gpt-5``, effort ``high``; other names pass unchanged),
+* mapped: ``model`` (resolved by the caller's :class:`~codexgate.protocol.catalog_rules.ModelRules`:
+  an exact catalog slug wins, a ``-<level>`` suffix is split off when the rest is a catalog slug —
+  ``gpt-5-high`` → model ``gpt-5``, effort ``high``; without a catalog, the fallback table's rules),
   ``messages`` (→ ``instructions`` + ``input``), ``tools`` (function tools flattened; ``custom`` tools
   flattened; other tool types pass through), legacy ``functions`` (→ function tools, one call at a
   time, answered as ``function_call`` with ``finish_reason: "function_call"`` as the legacy API was),
@@ -32,15 +33,20 @@ Field policy:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from codexgate.errors import invalid_request
+from codexgate.protocol.catalog_rules import CLASSIC_EFFORTS, KNOWN_EFFORTS, ModelRules, Resolved, check_effort
 from codexgate.protocol.chat_messages import convert_messages
 from codexgate.protocol.shapes import REASONING_FORMATS
 
-EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
+#: the classic levels (kept for callers that list them); the catalog decides what a model accepts
+EFFORTS: tuple[str, ...] = CLASSIC_EFFORTS
+#: what an effort the catalog may list looks like (``max``, ``ultra`` … pass on when the catalog is silent)
+_EFFORT_SHAPE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 VERBOSITIES: tuple[str, ...] = ("low", "medium", "high")
 DROPPED_FIELDS: tuple[str, ...] = (
     "temperature",
@@ -75,14 +81,26 @@ class MappedChatRequest:
     dropped: list[str] = field(default_factory=list)
     #: legacy ``functions`` (and no ``tools``): the answer's call is a ``function_call``, not ``tool_calls``
     legacy_functions: bool = False
+    #: the requested name resolved by the rules (slug, suffix effort, catalog entry)
+    resolved: Resolved | None = None
 
 
-def split_model_effort(model: str) -> tuple[str, str | None]:
-    """``gpt-5-high`` → ``("gpt-5", "high")``; names without a known suffix → ``(model, None)``."""
-    base, sep, suffix = model.rpartition("-")
-    if sep and base and suffix in EFFORTS:
-        return base, suffix
-    return model, None
+def split_model_effort(model: str, rules: ModelRules | None = None) -> tuple[str, str | None]:
+    """``gpt-5-high`` → ``("gpt-5", "high")`` per ``rules`` (the fallback table's when None)."""
+    resolved = (rules or _FALLBACK).resolve(model)
+    return resolved.slug, resolved.effort
+
+
+_FALLBACK = ModelRules.fallback()
+
+
+def check_effort_value(effort: Any, param: str) -> str:
+    """A string shaped like an effort level, else a 400 naming the known ones."""
+    if not isinstance(effort, str) or not _EFFORT_SHAPE.fullmatch(effort):
+        raise invalid_request(
+            f"'{param}' must be one of {', '.join(KNOWN_EFFORTS)} (or a level the model lists).", param
+        )
+    return effort
 
 
 def _flat_function(function: Any, param: str) -> dict[str, Any]:
@@ -229,9 +247,7 @@ def _reasoning(body: Mapping[str, Any], suffix_effort: str | None) -> dict[str, 
         reasoning = {key: value for key, value in raw.items() if value is not None}
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in EFFORTS:
-            raise invalid_request(f"'reasoning_effort' must be one of {', '.join(EFFORTS)}.", "reasoning_effort")
-        reasoning["effort"] = effort
+        reasoning["effort"] = check_effort_value(effort, "reasoning_effort")
     elif "effort" not in reasoning and suffix_effort is not None:
         reasoning["effort"] = suffix_effort
     return reasoning or None
@@ -260,8 +276,11 @@ def _reject_unsupported(body: Mapping[str, Any]) -> list[str]:
     return [key for key in DROPPED_FIELDS if key in body]
 
 
-def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
-    """Map a Chat Completions request body to a Responses request; raises 400 ``APIError``s."""
+def map_chat_request(body: dict[str, Any], rules: ModelRules | None = None) -> MappedChatRequest:
+    """Map a Chat Completions request body to a Responses request; raises 400 ``APIError``s.
+
+    ``rules`` (the gateway's catalog) resolves the model name and judges the effort: a level the
+    model's entry does not list is a 400 naming the levels it does. Without it, the fallback table."""
     if not isinstance(body, Mapping):
         raise invalid_request("The request body must be a JSON object.")
     model = body.get("model")
@@ -281,7 +300,8 @@ def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
     include_usage = bool(stream and stream_options and stream_options.get("include_usage") is True)
     dropped = _reject_unsupported(body)
 
-    upstream_model, suffix_effort = split_model_effort(model)
+    resolved = (rules or _FALLBACK).resolve(model)
+    upstream_model, suffix_effort = resolved.slug, resolved.effort
     instructions, items = convert_messages(body.get("messages"))
     out: dict[str, Any] = {"model": upstream_model, "instructions": instructions, "input": items}
     tools = _tools(body)
@@ -301,6 +321,8 @@ def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
     reasoning = _reasoning(body, suffix_effort)
     if reasoning is not None:
         out["reasoning"] = reasoning
+        explicit = body.get("reasoning_effort") is not None
+        check_effort(resolved, reasoning.get("effort"), param="reasoning_effort" if explicit else "model")
     text = _text_format(body)
     if text is not None:
         out["text"] = text
@@ -324,4 +346,5 @@ def map_chat_request(body: dict[str, Any]) -> MappedChatRequest:
         reasoning_effort=reasoning.get("effort") if reasoning else None,
         dropped=dropped,
         legacy_functions=legacy_functions,
+        resolved=resolved,
     )

@@ -90,15 +90,8 @@ def account_tag(account_id: str | None) -> str:
 
 
 async def model_rules(gateway: Gateway) -> ModelRules:
-    """The catalog's rules when the backend's model list can be had, else the fallback table.
-
-    The one function to swap when the gateway keeps the live catalog's rules itself."""
-    try:
-        await gateway.models.models()
-    except APIError:
-        return ModelRules.fallback()
-    entries = gateway.models.entries
-    return ModelRules.from_catalog_json(entries) if entries else ModelRules.fallback()
+    """The catalog's rules (the gateway's one accessor: the fallback table while it cannot be had)."""
+    return await gateway.model_rules()
 
 
 class MessagesConverter:

@@ -30,6 +30,7 @@ from codexgate.storage.budgets import BUDGETS_FILE_NAME, BudgetTracker
 from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 from codexgate.upstream.instructions import resolve_instructions
+from codexgate.upstream.models import watch_refresh_requests
 
 __all__ = ["DASHBOARD_PATH", "create_app"]
 
@@ -52,9 +53,11 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         await usage_writer.start()
         await upstream.start()
         await asyncio.to_thread(budgets.open)
+        refresh_watch = asyncio.ensure_future(watch_refresh_requests(gateway.models, settings.home))
         try:
             yield
         finally:
+            refresh_watch.cancel()
             await upstream.aclose()
             await usage_writer.stop()
             await asyncio.to_thread(budgets.close)

@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from codexgate.config import Settings
 from codexgate.errors import APIError
 from codexgate.observability.logging import log_usage
 from codexgate.observability.metrics import Metrics
+from codexgate.protocol.catalog_rules import ModelRules
+from codexgate.protocol.lite_shape import LITE_HEADER
 from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import OpenStreams, StreamOutcome
@@ -30,6 +33,7 @@ from codexgate.storage.api_keys import KeyInfo
 from codexgate.storage.budgets import BudgetTracker
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
+from codexgate.upstream.headers import client_metadata, installation_id
 from codexgate.upstream.models import ModelCatalog
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
@@ -169,7 +173,31 @@ class Gateway:
         #: the streams being pumped; a shutdown ends those still open after its grace period.
         self.open_streams = OpenStreams()
         self._shutdown_timer: asyncio.TimerHandle | None = None
+        self._installation_id: str | None = None
         upstream.on_headers = self._on_upstream_headers
+
+    # ---- the model catalog ------------------------------------------------------------------
+    async def model_rules(self) -> ModelRules:
+        """The catalog's rules (the fallback table's while it cannot be had): what every route reads.
+        Not signed in: the rules there are, without asking the backend."""
+        has = getattr(self.tokens, "has_credentials", None)
+        if has is not None and not has():
+            return self.models.rules
+        return await self.models.current_rules()
+
+    @property
+    def installation_id(self) -> str:
+        """The stable installation id in ``$CODEXGATE_HOME`` (read, or created, once per process)."""
+        if self._installation_id is None:
+            self._installation_id = installation_id(self.settings.home)
+        return self._installation_id
+
+    def _after_upstream_error(self, error: APIError) -> None:
+        """A backend answer naming an unknown or gated model: read the catalog again on the next request."""
+        if error.code in ("model_not_found", "client_version_too_old") or (
+            error.status_code == 404 and "model" in error.message.lower()
+        ):
+            self.models.invalidate()
 
     def begin_shutdown(self, grace: float) -> None:
         """Called on SIGTERM (once or more): open streams get ``grace`` s from the first call, then end.
@@ -278,37 +306,80 @@ class Gateway:
         state["call"] = call
         return call
 
+    def shape(
+        self,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        *,
+        lite: bool,
+        client_headers: Mapping[str, str],
+        fill_instructions: bool = True,
+        fill_summary: bool = True,
+    ) -> tuple[dict[str, Any], str]:
+        """The body the backend gets (shaped; ``prompt_cache_key`` and ``client_metadata`` set) and its session id."""
+        shaped = shape_for_codex(
+            body,
+            default_instructions=self._default_instructions,
+            reasoning_summary=self.settings.translation.reasoning_summary,
+            lite=lite,
+            fill_instructions=fill_instructions,
+            fill_summary=fill_summary,
+        )
+        if shaped.dropped:
+            logger.debug("dropped fields the Codex backend rejects: %s", ", ".join(shaped.dropped))
+        session_id, cache_key = session_and_cache_key(shaped.body, headers)
+        shaped.body["prompt_cache_key"] = cache_key
+        if not isinstance(shaped.body.get("client_metadata"), Mapping):
+            shaped.body["client_metadata"] = client_metadata(
+                installation=self.installation_id,
+                session_id=session_id,
+                thread_id=client_headers.get("thread-id", session_id),
+                turn_id=str(uuid.uuid4()),
+                extra=client_headers,
+            )
+        return shaped.body, session_id
+
     async def open(
         self,
         call: Call,
-        request: Request,
+        request: HTTPConnection,
         body: dict[str, Any],
         *,
+        lite: bool = False,
+        client_headers: Mapping[str, str] | None = None,
         fill_instructions: bool = True,
         fill_summary: bool = True,
     ) -> UpstreamStream:
         """Shape ``body`` for the backend and open the stream; on error the call is recorded.
 
+        ``lite``: the body is in the Responses Lite shape (nothing added that Lite has not);
+        ``client_headers``: a Codex client's own headers to carry over (already checked);
         ``fill_instructions`` / ``fill_summary``: see :func:`~codexgate.upstream.shaping.shape_for_codex`."""
+        carried = dict(client_headers or {})
+        if lite:
+            carried[LITE_HEADER] = "true"
         try:
-            shaped = shape_for_codex(
+            shaped, session_id = self.shape(
                 body,
-                default_instructions=self._default_instructions,
-                reasoning_summary=self.settings.translation.reasoning_summary,
+                request.headers,
+                lite=lite,
+                client_headers=carried,
                 fill_instructions=fill_instructions,
                 fill_summary=fill_summary,
             )
-            if shaped.dropped:
-                logger.debug("dropped fields the Codex backend rejects: %s", ", ".join(shaped.dropped))
-            session_id, cache_key = session_and_cache_key(shaped.body, request.headers)
-            shaped.body["prompt_cache_key"] = cache_key
-            call.model_sent = str(shaped.body.get("model"))
+            call.model_sent = str(shaped.get("model"))
             self.limiter.acquire()
             call.holds_slot = True
             if self.metrics is not None:
                 self.metrics.stream_opened()
-            upstream = await self._open_watching_client(request, shaped.body, session_id, call.request_id)
+            if isinstance(request, Request):  # an HTTP client whose disconnect can be watched
+                upstream = await self._open_watching_client(request, shaped, session_id, call.request_id, carried)
+            else:  # a WebSocket turn: its socket's own loop notices a close
+                upstream = await self.upstream.open_stream(
+                    shaped, session_id=session_id, request_id=call.request_id, client_headers=carried
+                )
         except APIError as error:
+            self._after_upstream_error(error)
             call.fail(error)
             raise
         except BaseException:
@@ -319,13 +390,20 @@ class Gateway:
         return upstream
 
     async def _open_watching_client(
-        self, request: Request, body: dict[str, Any], session_id: str, request_id: str
+        self,
+        request: Request,
+        body: dict[str, Any],
+        session_id: str,
+        request_id: str,
+        client_headers: Mapping[str, str],
     ) -> UpstreamStream:
         """Open the upstream stream while watching the client (its body has been read, so the next
         message can only be its disconnect): a client that leaves while the backend has not answered
         yet cancels the upstream request at once (499, slot freed), instead of holding both until
         ``read_timeout``."""
-        opening = asyncio.ensure_future(self.upstream.open_stream(body, session_id=session_id, request_id=request_id))
+        opening = asyncio.ensure_future(
+            self.upstream.open_stream(body, session_id=session_id, request_id=request_id, client_headers=client_headers)
+        )
         watcher = asyncio.ensure_future(_client_gone(request.receive))
         try:
             await asyncio.wait((opening, watcher), return_when=asyncio.FIRST_COMPLETED)

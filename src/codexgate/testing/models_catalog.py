@@ -1,15 +1,29 @@
-"""The simulator's ``GET /models`` list, shaped like the Codex backend's entries (protocol.md §4)."""
+"""The simulator's ``GET /models`` list, shaped like the Codex backend's entries (protocol.md §4, §6).
+
+Besides the full-shape models it lists Responses Lite models (``use_responses_lite: true``):
+``gpt-5.6-sol`` (efforts low … max) and the Lite-only ``gpt-5.6-luna`` (the simulator's own flag
+``lite_only``: a full-shape request for it answers 404 as the backend is reported to), and a hidden
+model gated by ``minimal_client_version`` above any client (:data:`GATED_MODEL`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+#: a hidden model whose ``minimal_client_version`` is above every client's version
+GATED_MODEL = "gpt-5.6-preview"
+LITE_MODEL = "gpt-5.6-sol"
+LITE_ONLY_MODEL = "gpt-5.6-luna"
+
 _LEVEL_TEXT = {
+    "none": "No reasoning",
     "minimal": "Fastest responses with little reasoning",
     "low": "Fast responses with lighter reasoning",
     "medium": "Balances speed and reasoning depth for everyday tasks",
     "high": "Greater reasoning depth for complex or ambiguous problems",
     "xhigh": "Extra high reasoning depth for the hardest problems",
+    "max": "Maximum reasoning depth",
+    "ultra": "Beyond maximum reasoning depth",
 }
 
 
@@ -28,8 +42,10 @@ def _entry(
     visibility: str = "list",
     context_window: int = 272_000,
     verbosity: bool = False,
+    lite: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    entry = {
         "slug": slug,
         "display_name": display_name,
         "description": description,
@@ -52,6 +68,12 @@ def _entry(
         "supports_parallel_tool_calls": True,
         "experimental_supported_tools": [],
     }
+    if lite:
+        entry["use_responses_lite"] = True
+        entry["supports_parallel_tool_calls"] = False
+        entry["supports_reasoning_summary_parameter"] = False
+    entry.update(extra or {})
+    return entry
 
 
 def default_models() -> list[dict[str, Any]]:
@@ -93,6 +115,34 @@ def default_models() -> list[dict[str, Any]]:
             efforts=("minimal", "low", "medium", "high"),
             verbosity=True,
             context_window=400_000,
+        ),
+        _entry(
+            LITE_MODEL,
+            LITE_MODEL,
+            "Responses Lite model.",
+            priority=5,
+            efforts=("low", "medium", "high", "xhigh", "max"),
+            lite=True,
+            verbosity=True,
+        ),
+        _entry(
+            LITE_ONLY_MODEL,
+            LITE_ONLY_MODEL,
+            "Responses Lite only model.",
+            priority=6,
+            efforts=("low", "medium", "high", "max", "ultra"),
+            lite=True,
+            verbosity=True,
+            extra={"lite_only": True},
+        ),
+        _entry(
+            GATED_MODEL,
+            GATED_MODEL,
+            "A model for newer clients (hidden).",
+            priority=8,
+            efforts=("medium",),
+            visibility="hide",
+            extra={"minimal_client_version": "99.0.0"},
         ),
         _entry(
             "codex-auto-review",

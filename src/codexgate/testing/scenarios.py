@@ -215,7 +215,7 @@ class RequestContext:
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], raw_size: int) -> RequestContext:
-        tools = [tool for tool in body.get("tools") or () if isinstance(tool, Mapping)]
+        tools = request_tools(body)
         include = body.get("include") or ()
         model = body.get("model")
         return cls(
@@ -226,6 +226,22 @@ class RequestContext:
             tools=tools,
             wants_encrypted_reasoning="reasoning.encrypted_content" in include,
         )
+
+
+def request_tools(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The top-level ``tools``, or a Responses Lite body's ``additional_tools`` item's (namespaces opened)."""
+    listed: list[Any] = list(body.get("tools") or ())
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and item.get("type") == "additional_tools":
+            listed += item.get("tools") or ()
+    tools: list[Mapping[str, Any]] = []
+    for tool in listed:
+        if isinstance(tool, Mapping) and tool.get("type") == "namespace":
+            tools += [inner for inner in tool.get("tools") or () if isinstance(inner, Mapping)]
+        elif isinstance(tool, Mapping):
+            tools.append(tool)
+    return tools
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:

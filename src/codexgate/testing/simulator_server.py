@@ -1,8 +1,10 @@
 """The upstream simulator: a real aiohttp server on 127.0.0.1 speaking the Codex backend's API.
 
 ``POST …/responses`` answers with the SSE stream (or HTTP error, or fault) of a :class:`Scenario`;
-``GET …/models`` with the model list. Every request is recorded in :attr:`UpstreamSimulator.requests`
-with the timing of its answer. Paths are matched on their last segment, so any base path works.
+``GET …/models`` with the model list; ``POST …/responses/compact`` and the WebSocket on
+``GET …/responses`` are in :mod:`codexgate.testing.simulator_extras`. Every request is recorded in
+:attr:`UpstreamSimulator.requests` with the timing of its answer. Paths are matched on their last
+segment, so any base path works.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from codexgate.testing.scenarios import (
     last_user_text,
     scenario_from_prompt,
 )
+from codexgate.testing.simulator_extras import compact, is_websocket_upgrade, websocket
 from codexgate.testing.sse_events import Event, encode_event
 from codexgate.testing.validation import Rejection, check_auth, check_body
 
@@ -166,6 +169,16 @@ class UpstreamSimulator:
     def last_request(self) -> RecordedRequest:
         return self.requests[-1]
 
+    # -- for simulator_extras ------------------------------------------------------------------
+    def json_answer(self, record: RecordedRequest, status: int, body: Any) -> web.Response:
+        return self._json(record, status, body)
+
+    def auth_rejection(self, record: RecordedRequest) -> Rejection | None:
+        return self._auth_rejection(record)
+
+    def choose(self, record: RecordedRequest) -> Scenario:
+        return self._choose(record)
+
     # -- request handling ---------------------------------------------------------------------
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         task = asyncio.current_task()
@@ -181,6 +194,10 @@ class UpstreamSimulator:
     async def _dispatch(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
         try:
             path = request.path.rstrip("/")
+            if path.endswith("/responses/compact") and request.method == "POST":
+                return compact(self, record)
+            if path.endswith("/responses") and is_websocket_upgrade(request):
+                return await websocket(self, request, record)
             if path.endswith("/responses"):
                 if request.method != "POST":
                     return self._json(record, 405, {"detail": "Method Not Allowed"})
@@ -263,7 +280,7 @@ class UpstreamSimulator:
             rejection = (
                 Rejection(400, {"detail": "We could not parse the JSON body of your request."})
                 if record.json is None
-                else check_body(record.json)
+                else check_body(record.json, record.headers, self.models)
             )
         if rejection is not None:
             return self._json(record, rejection.status, rejection.body, limit_headers)

@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 
 from codexgate.config import Settings
+from codexgate.errors import APIError
 from codexgate.upstream.errors import (
     broken_mid_stream,
     map_http_error,
@@ -37,7 +38,14 @@ from codexgate.upstream.errors import (
 from codexgate.upstream.headers import upstream_headers
 from codexgate.upstream.read_watch import ReadWatch
 
-__all__ = ["CredentialsLike", "TokenSource", "UpstreamClient", "UpstreamStream", "codex_headers"]
+__all__ = [
+    "CredentialsLike",
+    "TokenSource",
+    "UpstreamClient",
+    "UpstreamStream",
+    "codex_headers",
+    "newer_client_error",
+]
 
 logger = logging.getLogger("codexgate.upstream")
 monotonic = time.monotonic
@@ -57,6 +65,22 @@ class CredentialsLike(Protocol):
     def account_id(self) -> str | None: ...
 
 
+async def read_bounded(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """A unary answer's whole body, uncompressed as asked, at most ``limit`` bytes (else an error:
+    nothing the backend sends grows without bound)."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise unreachable(f"{what} came compressed ({encoding[:40]})")
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await response.content.readany():
+        total += len(chunk)
+        if total > limit:
+            raise unreachable(f"{what} is larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class TokenSource(Protocol):
     async def get(self) -> Any: ...
     async def refresh_after_unauthorized(self, rejected: Any) -> Any: ...
@@ -73,6 +97,22 @@ def codex_headers(headers: Mapping[str, str]) -> dict[str, str]:
         for key, value in headers.items()
         if key[:8].lower() == "x-codex-" and len(value) <= 1024 and value.isascii() and value.isprintable()
     }
+
+
+def newer_client_error(error: APIError, client_version: str) -> APIError:
+    """The backend's "requires a newer version of Codex" answer as a 400 naming ``client_version``;
+    any other error unchanged."""
+    if error.status_code >= 500 or "newer version" not in error.message.lower():
+        return error
+    return APIError(
+        400,
+        f"The Codex backend answered that this model requires a newer Codex client ({error.message.strip()}). "
+        f"The gateway presents client version {client_version}: raise the setting `client_version`.",
+        type="invalid_request_error",
+        param="model",
+        code="client_version_too_old",
+        headers=error.headers,
+    )
 
 
 @dataclass
@@ -168,6 +208,7 @@ class UpstreamClient:
         self.settings = settings
         self.tokens = tokens
         self.responses_url = settings.upstream.upstream_url.rstrip("/") + "/responses"
+        self.compact_url = self.responses_url + "/compact"
         self._session: aiohttp.ClientSession | None = None
         #: called soon (not on the way to the first token) with every upstream answer's headers.
         self.on_headers: Callable[[Mapping[str, str]], None] | None = None
@@ -195,7 +236,15 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient.start() was not called")
         return self._session
 
-    async def open_stream(self, body: dict[str, Any], *, session_id: str, request_id: str) -> UpstreamStream:
+    async def open_stream(
+        self,
+        body: dict[str, Any],
+        *,
+        session_id: str,
+        request_id: str,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamStream:
+        """POST ``body`` to ``{base}/responses``; ``client_headers`` (a Codex client's own, checked) go too."""
         payload = orjson.dumps(body)
         read_timeout = self.settings.upstream.read_timeout
         credentials = await self.tokens.get()
@@ -210,6 +259,7 @@ class UpstreamClient:
                 originator=self.settings.upstream.originator,
                 client_version=self.settings.upstream.client_version,
                 request_id=request_id,
+                client_headers=client_headers,
             )
             headers["accept-encoding"] = "identity"
             started = time.monotonic()
@@ -250,7 +300,9 @@ class UpstreamClient:
                 await asyncio.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 attempt += 1
                 continue
-            error = map_http_error(status, error_body, response.headers)
+            error = newer_client_error(
+                map_http_error(status, error_body, response.headers), self.settings.upstream.client_version
+            )
             error.headers.update(codex_headers(response.headers))  # a 429's windows, for the client too
             logger.info(
                 "upstream answered %s (%s) for request %s (upstream id %s)",
@@ -282,17 +334,7 @@ class UpstreamClient:
             )
             try:
                 async with self.session.get(url, params=params, headers=headers, timeout=timeout) as response:
-                    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-                    if encoding not in ("", "identity"):
-                        raise unreachable(f"the model list came compressed ({encoding[:40]})")
-                    parts: list[bytes] = []
-                    total = 0
-                    while chunk := await response.content.readany():
-                        total += len(chunk)
-                        if total > MODELS_LIMIT:
-                            raise unreachable("the model list is larger than 8 MiB")
-                        parts.append(chunk)
-                    body = b"".join(parts)
+                    body = await read_bounded(response, MODELS_LIMIT, "the model list")
                     status = response.status
                     response_headers = response.headers
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -310,6 +352,58 @@ class UpstreamClient:
             if not isinstance(entries, list):
                 raise unreachable("the model list has no `models` array")
             return [entry for entry in entries if isinstance(entry, Mapping)]
+        raise unreachable("unauthorized")  # pragma: no cover - the loop returns or raises
+
+    async def compact(
+        self,
+        body: dict[str, Any],
+        *,
+        session_id: str,
+        request_id: str,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """``POST {base}/responses/compact`` (a unary JSON call): ``(200, body, x-codex headers)`` as the
+        backend answered, or its error mapped to an :class:`APIError`. One refresh-and-retry on 401."""
+        payload = orjson.dumps(body)
+        credentials = await self.tokens.get()
+        timeout = aiohttp.ClientTimeout(
+            total=self.settings.upstream.read_timeout, sock_connect=self.settings.upstream.connect_timeout
+        )
+        for attempt in range(2):
+            headers = upstream_headers(
+                access_token=credentials.access_token,
+                account_id=credentials.account_id,
+                session_id=session_id,
+                originator=self.settings.upstream.originator,
+                client_version=self.settings.upstream.client_version,
+                request_id=request_id,
+                client_headers=client_headers,
+            )
+            headers["accept"] = "application/json"
+            headers["accept-encoding"] = "identity"
+            try:
+                async with self.session.post(
+                    self.compact_url, data=payload, headers=headers, timeout=timeout
+                ) as answer:
+                    status = answer.status
+                    data = await read_bounded(answer, self.settings.limits.max_answer_size, "the compacted history")
+                    answer_headers = answer.headers
+            except TimeoutError:
+                raise upstream_timeout(self.settings.upstream.read_timeout) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise unreachable(type(exc).__name__) from None
+            if self.on_headers is not None:
+                self.on_headers(answer_headers)
+            if status == 401 and attempt == 0:
+                credentials = await self.tokens.refresh_after_unauthorized(credentials)
+                continue
+            if status != 200:
+                error = newer_client_error(
+                    map_http_error(status, data, answer_headers), self.settings.upstream.client_version
+                )
+                error.headers.update(codex_headers(answer_headers))
+                raise error
+            return status, data, codex_headers(answer_headers)
         raise unreachable("unauthorized")  # pragma: no cover - the loop returns or raises
 
     def _may_retry(self, attempt: int, deadline: float) -> bool:

@@ -4,6 +4,10 @@ The backend rejects what the public Responses API accepts: it wants ``store: fal
 ``stream: true``, a top-level ``instructions``, no role ``system`` in ``input``, no item ``id``s,
 and no ``max_output_tokens``/``temperature``/``top_p``/``metadata``/``service_tier``/``user``.
 This step is pure: a dict in, a new dict and the names of dropped fields out.
+
+A **Responses Lite** body (``lite=True``, protocol.md §6) gets no ``instructions`` and no reasoning
+summary added (Lite has neither), and items the backend reads as they are (``additional_tools`` with
+its ``id``, ``compaction_trigger``, ``compaction``) are never rewritten, in either shape.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ STRIPPED_FIELDS = (
     "stream_options",
 )
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: input items passed exactly as the client sent them (their ``id`` included)
+UNTOUCHED_ITEM_TYPES = frozenset({"additional_tools", "compaction_trigger", "compaction", "context_compaction"})
 
 
 @dataclass
@@ -38,7 +44,7 @@ class ShapedRequest:
 def _strip_item_ids(items: list[Any]) -> list[Any]:
     shaped: list[Any] = []
     for item in items:
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or (isinstance(item.get("type"), str) and item["type"] in UNTOUCHED_ITEM_TYPES):
             shaped.append(item)
             continue
         item = {key: value for key, value in item.items() if key != "id"}
@@ -60,13 +66,14 @@ def shape_for_codex(
     reasoning_summary: str,
     fill_instructions: bool = True,
     fill_summary: bool = True,
+    lite: bool = False,
 ) -> ShapedRequest:
     """A copy of ``body`` the Codex backend accepts.
 
     ``default_instructions(model)`` fills ``instructions`` only when the request has none.
     ``reasoning_summary`` is used unless the client chose one (``"none"`` sends no summary).
-    ``fill_instructions=False`` / ``fill_summary=False`` add neither (a Responses Lite model takes no
-    ``instructions``; a caller that decided on no summary, as with thinking disabled).
+    ``fill_instructions=False`` / ``fill_summary=False`` skip one of them (a caller that decided on no
+    summary, as with thinking disabled); ``lite``: the body is in the Responses Lite shape, neither is added.
     """
     shaped = dict(body)
     dropped = [name for name in STRIPPED_FIELDS if name in shaped]
@@ -81,7 +88,7 @@ def shape_for_codex(
     shaped["include"] = include
 
     instructions = shaped.get("instructions")
-    if fill_instructions and (not isinstance(instructions, str) or not instructions.strip()):
+    if fill_instructions and not lite and (not isinstance(instructions, str) or not instructions.strip()):
         shaped["instructions"] = default_instructions(str(shaped.get("model", "")))
 
     raw_input = shaped.get("input")
@@ -93,7 +100,7 @@ def shape_for_codex(
         shaped["input"] = []
 
     reasoning = dict(shaped.get("reasoning") or {})
-    if fill_summary and "summary" not in reasoning and reasoning_summary != "none":
+    if fill_summary and not lite and "summary" not in reasoning and reasoning_summary != "none":
         reasoning["summary"] = reasoning_summary
     if reasoning:
         shaped["reasoning"] = reasoning

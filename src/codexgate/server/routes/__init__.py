@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from codexgate.server.routes import chat, health, messages, metrics, models, responses
+from codexgate.server.routes import chat, compact, health, messages, metrics, models, responses, responses_ws
 
 __all__ = ["ROUTERS"]
 
@@ -12,7 +12,9 @@ __all__ = ["ROUTERS"]
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     chat.router,
+    compact.router,
     responses.router,
+    responses_ws.router,
     messages.router,
     models.router,
     metrics.router,

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ChatCompletionAggregator
+from codexgate.protocol.catalog_rules import is_lite
 from codexgate.protocol.chat_to_responses import map_chat_request
 from codexgate.protocol.shapes import REASONING_FORMATS
 from codexgate.protocol.sse_writer import DONE, encode_chunks
@@ -19,6 +20,7 @@ from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
 from codexgate.server.endpoints import endpoint
 from codexgate.server.gateway import gateway_of
+from codexgate.server.model_choice import check_model, lite_body
 from codexgate.server.openapi import openapi_body
 from codexgate.server.request_models import ChatCompletionRequest, check_session_headers
 from codexgate.server.streaming import StreamOutcome
@@ -93,15 +95,21 @@ async def chat_completions(request: Request) -> Response:
     stream = body.get("stream") is True
     call = gateway.begin(request, "chat.completions", model_requested=str(body.get("model")), stream=stream)
     try:
-        mapped = map_chat_request(body)
+        rules = await gateway.model_rules()
+        mapped = map_chat_request(body, rules)
         if mapped.dropped:
             logger.debug("ignored chat fields with no Responses equivalent: %s", ", ".join(mapped.dropped))
         reasoning_format = pick_reasoning_format(request, mapped.reasoning_format, settings.translation.reasoning)
         gateway.require_credentials()
+        upstream_body, lite = mapped.body, False
+        if mapped.resolved is not None:
+            check_model(gateway, rules, mapped.requested_model, mapped.resolved)
+            if is_lite(mapped.resolved):
+                upstream_body, lite = lite_body(mapped.body, mapped.resolved), True
     except APIError as error:
         call.fail(error)
         raise
-    upstream = await gateway.open(call, request, mapped.body)
+    upstream = await gateway.open(call, request, upstream_body, lite=lite)
     completion_id = "chatcmpl-" + call.request_id.removeprefix("req_")
     created = int(time.time())
 

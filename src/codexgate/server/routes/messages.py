@@ -41,6 +41,7 @@ from codexgate.server.anthropic_support import (
 from codexgate.server.body import read_json
 from codexgate.server.endpoints import endpoint
 from codexgate.server.gateway import Call, Gateway, gateway_of
+from codexgate.server.model_choice import lite_body
 from codexgate.server.openapi import openapi_body
 from codexgate.token_count import count_tokens
 
@@ -167,10 +168,12 @@ async def create_message(request: Request) -> Response:
     )
     try:
         mapped, lite, tag, key = await _prepare(request, gateway, body, call)
+        rules = await model_rules(gateway)
     except APIError as error:
         call.fail(error)
         raise
-    upstream = await gateway.open(call, request, mapped.body, fill_instructions=not lite, fill_summary=False)
+    body_for_upstream = lite_body(mapped.body, rules.resolve(mapped.upstream_model)) if lite else mapped.body
+    upstream = await gateway.open(call, request, body_for_upstream, lite=lite, fill_summary=False)
 
     def sign_reasoning(encrypted_content: str, item_id: str | None) -> str:
         try:

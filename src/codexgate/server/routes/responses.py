@@ -18,12 +18,12 @@ from starlette.responses import Response
 
 from codexgate.errors import APIError, invalid_request
 from codexgate.protocol.aggregate import ResponseAggregator
-from codexgate.protocol.chat_to_responses import split_model_effort
 from codexgate.protocol.responses_passthrough import ResponsesPassthrough
 from codexgate.server.answers import aggregated, streamed
 from codexgate.server.body import read_json
 from codexgate.server.endpoints import endpoint
 from codexgate.server.gateway import gateway_of
+from codexgate.server.model_choice import prepare_responses
 from codexgate.server.openapi import openapi_body
 from codexgate.server.request_models import ResponsesRequest, check_session_headers
 from codexgate.server.streaming import StreamOutcome
@@ -55,22 +55,16 @@ def is_codex_client(request: Request) -> bool:
 
 
 def prepare_body(body: dict[str, Any]) -> dict[str, Any]:
-    """Refuse what can't work with ``store: false``; turn an effort alias into model + effort."""
+    """Refuse what can't work over HTTP: ``previous_response_id`` with ``store: false`` (the WebSocket
+    transport keeps its turns). Model, effort and shape are decided by ``prepare_responses``."""
     if body.get("previous_response_id"):
         raise invalid_request(
-            "previous_response_id is not supported: the ChatGPT Codex backend keeps no responses "
-            "(store=false). Send the whole conversation in `input` instead.",
+            "previous_response_id is not supported over HTTP: the ChatGPT Codex backend keeps no responses "
+            "(store=false). Send the whole conversation in `input` instead (or use the WebSocket transport).",
             param="previous_response_id",
             code="unsupported_parameter",
         )
-    model, effort = split_model_effort(str(body["model"]))
-    prepared = dict(body)
-    prepared["model"] = model
-    if effort is not None:
-        reasoning = dict(prepared.get("reasoning") or {})
-        reasoning.setdefault("effort", effort)
-        prepared["reasoning"] = reasoning
-    return prepared
+    return body
 
 
 @router.post("/v1/responses", openapi_extra=openapi_body(ResponsesRequest))
@@ -85,12 +79,15 @@ async def create_response(request: Request) -> Response:
     stream = body.get("stream") is True
     call = gateway.begin(request, "responses", model_requested=requested_model, stream=stream)
     try:
-        prepared = prepare_body(body)
+        body = prepare_body(body)
         gateway.require_credentials()
+        prepared = await prepare_responses(gateway, body, request.headers)
     except APIError as error:
         call.fail(error)
         raise
-    upstream = await gateway.open(call, request, prepared)
+    upstream = await gateway.open(
+        call, request, prepared.body, lite=prepared.lite, client_headers=prepared.client_headers
+    )
 
     if stream:
         return streamed(
