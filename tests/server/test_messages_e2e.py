@@ -166,7 +166,7 @@ def test_session_header_keys_the_upstream_session_and_cache(gateway: Gateway) ->
     )
     first = gateway.simulator.requests[-1]
     assert (
-        first.headers["session_id"] == "0d9c9d4e-session-a" and first.json["prompt_cache_key"] == "0d9c9d4e-session-a"
+        first.headers["session-id"] == "0d9c9d4e-session-a" and first.json["prompt_cache_key"] == "0d9c9d4e-session-a"
     )
     client.messages.create(
         model="claude-sonnet-4-5",
@@ -175,7 +175,7 @@ def test_session_header_keys_the_upstream_session_and_cache(gateway: Gateway) ->
         metadata={"user_id": json.dumps({"session_id": "from-metadata"})},
     )
     second = gateway.simulator.requests[-1]
-    assert second.headers["session_id"] == "from-metadata" and second.json["prompt_cache_key"] == "from-metadata"
+    assert second.headers["session-id"] == "from-metadata" and second.json["prompt_cache_key"] == "from-metadata"
 
 
 # ---- tools ---------------------------------------------------------------------------------------
