@@ -22,6 +22,7 @@ app = typer.Typer(
 #: modules that define ``register(app)``; each adds its commands.
 COMMAND_MODULES = [
     "codexgate.cli.serve_cmd",
+    "codexgate.cli.demo_cmd",
     "codexgate.cli.config_cmd",
     "codexgate.cli.simulate_cmd",
     "codexgate.cli.keys_cmd",

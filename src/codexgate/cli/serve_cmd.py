@@ -30,12 +30,14 @@ def register(app: typer.Typer) -> None:
         loaded = load(ctx, flags)
         settings = loaded.settings
 
-        from codexgate.server.runner import BindRefused, run_server
+        from codexgate.server.runner import BindRefused, PortInUse, run_server
 
         try:
             run_server(settings)
         except BindRefused as exc:
             fail(str(exc), code=2)
+        except PortInUse as exc:
+            fail(str(exc))
         except OSError as exc:
             logging.getLogger("codexgate").debug("serve failed", exc_info=exc)
             fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}")

@@ -1,8 +1,10 @@
 """The upstream simulator: a real aiohttp server on 127.0.0.1 speaking the Codex backend's API.
 
 ``POST …/responses`` answers with the SSE stream (or HTTP error, or fault) of a :class:`Scenario`;
-``GET …/models`` with the model list. Every request is recorded in :attr:`UpstreamSimulator.requests`
-with the timing of its answer. Paths are matched on their last segment, so any base path works.
+``GET …/models`` with the model list; ``POST …/oauth/token`` stands in for the sign-in server's
+refresh (:class:`~codexgate.testing.demo_auth.TokenIssuer`: throw-away tokens). Every request is
+recorded in :attr:`UpstreamSimulator.requests` with the timing of its answer.
+Paths are matched on their last segment, so any base path works.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from codexgate.testing.demo_auth import TokenIssuer
 from codexgate.testing.http_errors import http_error
 from codexgate.testing.models_catalog import default_models
 from codexgate.testing.recorded import RateLimits, RecordedRequest
@@ -69,6 +72,7 @@ class UpstreamSimulator:
         models: list[dict[str, Any]] | None = None,
         models_status: int | None = None,
         max_recorded: int | None = None,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +91,8 @@ class UpstreamSimulator:
         self.rate_limits_event = rate_limits_event
         self.models: list[dict[str, Any]] = models if models is not None else default_models()
         self.models_status = models_status
+        #: answers ``POST …/oauth/token`` (refresh grant); point ``auth_issuer`` at :attr:`base_url`.
+        self.token_issuer = token_issuer if token_issuer is not None else TokenIssuer()
         #: every request, oldest first; only the last ``max_recorded`` when that is set (a long-running
         #: simulator would otherwise keep them all, and its collector's pauses would grow with them).
         self.requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
@@ -189,6 +195,12 @@ class UpstreamSimulator:
                 if request.method != "GET":
                     return self._json(record, 405, {"detail": "Method Not Allowed"})
                 return self._models(record)
+            if path.endswith("/oauth/token"):
+                if request.method != "POST":
+                    return self._json(record, 405, {"detail": "Method Not Allowed"})
+                record.scenario = "oauth_token"
+                status, answer = self.token_issuer.answer(record.body, request.headers.get("content-type", ""))
+                return self._json(record, status, answer)
             return self._json(record, 404, {"detail": "Not Found"})
         except asyncio.CancelledError:
             record.finish("stopped" if self._stopping else "disconnected")
