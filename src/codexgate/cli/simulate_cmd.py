@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Annotated
 
 import typer
 
+from codexgate.cli.common import fail
+from codexgate.testing.scenario_help import scenario_lines
+
+SIMULATE_HELP = (
+    "Serve a local stand-in for the Codex backend (Responses SSE, /models, /oauth/token).\n\n"
+    "Point the gateway at it with CODEXGATE_UPSTREAM_URL=http://127.0.0.1:PORT (or run `codexgate demo`, "
+    'which does both). Say "scenario:NAME" in a prompt to pick what it answers; an unknown name is a 400 '
+    "naming the known ones. Scenarios:\n\n" + "\n\n".join(scenario_lines())
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("simulate")
+    @app.command("simulate", help=SIMULATE_HELP)
     def simulate(
-        port: Annotated[int, typer.Option("--port", help="Port for the simulator.")] = 9292,
+        port: Annotated[int, typer.Option("--port", help="Port for the simulator (0: any free port).")] = 9292,
         host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
         delay: Annotated[float, typer.Option("--delay", help="Seconds between events.")] = 0.02,
     ) -> None:
-        """Serve a local stand-in for the Codex backend (Responses SSE, /models).
+        from codexgate.testing.simulator_process import run_simulator
+        from codexgate.testing.simulator_server import UpstreamSimulator
 
-        Point the gateway at it with CODEXGATE_UPSTREAM_URL=http://127.0.0.1:PORT. Say
-        "scenario:NAME" in a prompt to pick a scenario (text, reasoning, tool_calls, refusal ...).
-        """
-        from codexgate.testing.simulator import run_simulator
+        def announce(simulator: UpstreamSimulator) -> None:
+            typer.echo(f"codexgate simulator on {simulator.base_url} (set CODEXGATE_UPSTREAM_URL to this)")
 
-        typer.echo(f"codexgate simulator on http://{host}:{port} (set CODEXGATE_UPSTREAM_URL to this)")
-        run_simulator(host, port, event_delay=delay)
+        try:
+            run_simulator(host, port, ready=announce, event_delay=delay)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} is in use — another simulator? use --port")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -30,6 +30,7 @@ from codexgate.testing.scenarios import (
     Defaults,
     RequestContext,
     Scenario,
+    UnknownScenario,
     iter_events,
     last_user_text,
     scenario_from_prompt,
@@ -279,7 +280,10 @@ class UpstreamSimulator:
             )
         if rejection is not None:
             return self._json(record, rejection.status, rejection.body, limit_headers)
-        scenario = self._choose(record)
+        try:
+            scenario = self._choose(record)
+        except UnknownScenario as exc:  # the backend's shape for a request it refuses
+            return self._json(record, 400, {"detail": str(exc)}, limit_headers)
         record.scenario = scenario.name
         header_delay = scenario.header_delay if scenario.header_delay is not None else self.header_delay
         if header_delay > 0:
