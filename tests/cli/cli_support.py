@@ -23,7 +23,8 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEXGATE_") and k != "CODEX_HOME"}
     home = tmp_path / "user-home"
     home.mkdir(exist_ok=True)
-    env.update(HOME=str(home), NO_COLOR="1", COLUMNS="100", **extra)
+    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "100"})
+    env.update(extra)
     return env
 
 

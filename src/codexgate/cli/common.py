@@ -71,15 +71,22 @@ def print_table(table: Table, target: Console | None = None) -> None:
         words.update(cell_words)
         column.min_width = max(column.min_width or 0, *(cell_len(word) for word in cell_words), 0)
     widest = Measurement.get(out, out.options.update_width(100_000), table).maximum
-    width = min(out.width, widest)
-    while True:  # the narrowest width (from the terminal's) at which every word of every cell is whole
+
+    def whole_at(width: int) -> bool:
         probe = Console(width=width, highlight=False, no_color=True, color_system=None, record=True, file=io.StringIO())
         probe.print(table, crop=False)
         rendered = probe.export_text()
         fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
-        if width >= widest or (fits and all(word in rendered for word in words)):
-            break
-        width = min(widest, width + 4)
+        return fits and all(word in rendered for word in words)
+
+    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected)
+    low, high = out.width, max(out.width, widest)
+    if not whole_at(low):
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if whole_at(middle) else (middle, high)
+        low = high
+    width = low
     Console(highlight=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(table)
 
 

@@ -87,12 +87,15 @@ def run_demo(port: int, token_lifetime: float = DEMO_TOKEN_LIFETIME) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        port: Annotated[int, typer.Option("--port", help="Port of the gateway (0: any free port).")] = DEMO_PORT,
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="Port of the gateway (0: any free port).")
+        ] = DEMO_PORT,
         token_lifetime: Annotated[
             float, typer.Option("--token-lifetime", hidden=True, help="Seconds the throw-away tokens live.")
         ] = DEMO_TOKEN_LIFETIME,
     ) -> None:
         """Try codexgate without an account: the simulator and a gateway, on 127.0.0.1, in one command."""
+        from codexgate.config import SettingsError
         from codexgate.server.runner import PortInUse
 
         # A SIGTERM before the server has its own handlers still ends in the cleanup below.
@@ -103,6 +106,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(130) from None
         except PortInUse as exc:
             fail(str(exc))
+        except SettingsError as exc:
+            fail(str(exc), code=2)
         except OSError as exc:
             fail(f"cannot start the demo on {LOOPBACK}:{port}: {exc.strerror or exc}")
         finally:

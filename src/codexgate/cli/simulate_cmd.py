@@ -21,9 +21,11 @@ SIMULATE_HELP = (
 def register(app: typer.Typer) -> None:
     @app.command("simulate", help=SIMULATE_HELP)
     def simulate(
-        port: Annotated[int, typer.Option("--port", help="Port for the simulator (0: any free port).")] = 9292,
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="Port for the simulator (0: any free port).")
+        ] = 9292,
         host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
-        delay: Annotated[float, typer.Option("--delay", help="Seconds between events.")] = 0.02,
+        delay: Annotated[float, typer.Option("--delay", min=0.0, help="Seconds between events.")] = 0.02,
     ) -> None:
         from codexgate.testing.simulator_process import run_simulator
         from codexgate.testing.simulator_server import UpstreamSimulator
@@ -35,5 +37,5 @@ def register(app: typer.Typer) -> None:
             run_simulator(host, port, ready=announce, event_delay=delay)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                fail(f"port {port} is in use — another simulator? use --port")
+                fail(f"port {port} is in use — another codexgate? use --port")
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -82,23 +82,23 @@ def server_file(settings: Settings) -> Path:
     return settings.home / SERVER_FILE_NAME
 
 
-@contextlib.contextmanager
-def announced(settings: Settings, url: str) -> Iterator[Path | None]:
-    """Write ``server.json`` (0600) for the life of the block, then remove it (if it is still ours)."""
+def write_server_file(settings: Settings, url: str) -> Path | None:
+    """Write ``server.json`` (0600): the bound URL, for the health check and other local tools."""
     path = server_file(settings)
     document = json.dumps({"url": url, "base_url": url + "/v1", "pid": os.getpid()})
     try:
         atomic_write_text(path, document + "\n")
     except OSError as exc:
         logger.warning("could not write %s: %s", path, exc.strerror or exc)
-        yield None
-        return
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(path.read_text()).get("pid") == os.getpid():
-                path.unlink()
+        return None
+    return path
+
+
+def remove_server_file(path: Path) -> None:
+    """Remove ``server.json`` if this process wrote it (a newer server's file is left alone)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
@@ -138,7 +138,15 @@ def uvicorn_config(settings: Settings, limits: ConnectionLimits | None = None) -
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn, plus: on SIGTERM/SIGINT open streams get the grace period, then an error chunk."""
+    """uvicorn, plus: on SIGTERM/SIGINT open streams get the grace period, then an error chunk;
+    ``on_started`` is called once the server accepts connections (its signal handlers are in place)."""
+
+    on_started: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -176,20 +184,30 @@ def run_server(settings: Settings, on_ready: Callable[[str], None] | None = None
         raise BindRefused(refusal)
     raise_fd_limit()  # before the limits are made: the default connection cap follows the fd limit
     listener = bind_listener(settings.server.host, settings.server.port)
+    written: list[Path] = []
     try:
         url = base_url(settings.server.host, int(listener.getsockname()[1]))
         config = uvicorn_config(settings)
         gateway = config.app.state.gateway  # type: ignore[union-attr]
-        source = getattr(gateway.tokens, "credential_source", lambda: None)()
-        print(startup_line(settings, url, source, has_keys), flush=True)
-        with announced(settings, url):
+
+        def started() -> None:
+            source = getattr(gateway.tokens, "credential_source", lambda: None)()
+            print(startup_line(settings, url, source, has_keys), flush=True)
+            path = write_server_file(settings, url)
+            if path is not None:
+                written.append(path)
             if on_ready is not None:
                 on_ready(url + "/v1")
-            # Everything built so far (modules, the app, settings) lives as long as the process: move it
-            # out of the collector's sight, so the full collections that request garbage triggers stay small.
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(10_000, 20, 20)
-            GatewayServer(config).run(sockets=[listener])
+
+        server = GatewayServer(config)
+        server.on_started = started
+        # Everything built so far (modules, the app, settings) lives as long as the process: move it
+        # out of the collector's sight, so the full collections that request garbage triggers stay small.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
+        server.run(sockets=[listener])
     finally:
+        for path in written:
+            remove_server_file(path)
         listener.close()
