@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codexgate.testing.scenarios import ALIASES, NOT_FROM_PROMPT, SCENARIO_NAMES
 
-__all__ = ["SCENARIO_MEANINGS", "scenario_lines"]
+__all__ = ["SCENARIO_MEANINGS", "scenario_lines", "scenario_markdown"]
 
 #: what each scenario in :data:`SCENARIO_NAMES` does (a test checks that none is missing).
 SCENARIO_MEANINGS: dict[str, str] = {
@@ -49,3 +49,12 @@ def scenario_lines() -> list[str]:
         also = f" (also: {', '.join(sorted(aliases[name]))})" if name in aliases and name not in NOT_FROM_PROMPT else ""
         lines.append(f"{name} — {SCENARIO_MEANINGS.get(name, '')}{also}")
     return lines
+
+
+def scenario_markdown() -> str:
+    """The README's scenario list (between its ``<!-- scenarios -->`` markers), one bullet each."""
+    return "".join(f"- `{name}` —{rest}\n" for name, _, rest in (line.partition(" —") for line in scenario_lines()))
+
+
+if __name__ == "__main__":  # ``python -m codexgate.testing.scenario_help``: the README's list
+    print(scenario_markdown(), end="")
