@@ -22,7 +22,7 @@ def _chat(base_url: str, text: str) -> httpx.Response:
     return httpx.post(f"{base_url}/chat/completions", json=body, timeout=30, trust_env=False)
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_demo_answers_refreshes_locally_and_cleans_up(tmp_path: Path, stop_signal: signal.Signals) -> None:
     temp_root = tmp_path / "tmp"
     temp_root.mkdir()
