@@ -39,9 +39,11 @@ VOLUME ["/data"]
 EXPOSE 9191
 USER codexgate
 WORKDIR /home/codexgate
-# slim has no curl: ask /health (always open, even with API keys) with Python's standard library.
+# slim has no curl: ask /health (always open, even with API keys) with Python's standard library, on
+# the port the server really uses: the one it wrote to $CODEXGATE_HOME/server.json when it bound it
+# (CODEXGATE_PORT before that file exists).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('CODEXGATE_PORT', '9191') + '/health', timeout=4)"]
+    CMD ["python", "-c", "import json, os, pathlib, urllib.parse, urllib.request; f = pathlib.Path(os.environ.get('CODEXGATE_HOME', '/data'), 'server.json'); port = urllib.parse.urlsplit(json.loads(f.read_text()).get('url', '')).port if f.is_file() else None; urllib.request.urlopen('http://127.0.0.1:%s/health' % (port or os.environ.get('CODEXGATE_PORT', '9191')), timeout=4)"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["codexgate"]
 CMD ["serve"]

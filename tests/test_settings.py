@@ -148,7 +148,12 @@ def test_config_show_reports_sources_and_masks_secrets(tmp_path: Path) -> None:
     import json
 
     document = json.loads(result.stdout)
-    assert document["settings"]["port"] == {"value": 1234, "source": "file", "section": "server"}
+    assert document["settings"]["port"] == {
+        "value": 1234,
+        "source": "file",
+        "section": "server",
+        "meaning": "port to listen on",
+    }
     assert document["settings"]["log_level"]["source"] == "env"
     assert document["settings"]["host"]["source"] == "default"
     assert set(document["settings"]) == set(SETTING_SECTIONS)

@@ -8,9 +8,17 @@ the /data volume, the port, the health check and the command.
 from __future__ import annotations
 
 import configparser
+import contextlib
+import http.server
 import json
+import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -72,6 +80,7 @@ def test_dockerfile_structure() -> None:
     assert command[0] == "python" and "/health" in " ".join(command)
     assert "curl" not in healthcheck and "wget" not in healthcheck
     compile(command[-1], "<healthcheck>", "exec")  # the inline script is valid Python
+    assert "server.json" in command[-1] and "CODEXGATE_PORT" in command[-1]
 
     entrypoint = next(exec_form(args) for keyword, args in reversed(final) if keyword == "ENTRYPOINT")
     cmd = next(exec_form(args) for keyword, args in reversed(final) if keyword == "CMD")
@@ -126,3 +135,61 @@ def test_systemd_user_unit() -> None:
     assert unit["Service"]["Restart"] == "on-failure"
     assert unit["Install"]["WantedBy"] == "default.target"  # a user unit, not multi-user.target
     assert "User" not in unit["Service"]
+
+
+# ---- the health check asks the port the server really uses ---------------------------------------
+
+
+def healthcheck_script() -> str:
+    final = final_stage(dockerfile_instructions((ROOT / "Dockerfile").read_text()))
+    [healthcheck] = [args for keyword, args in final if keyword == "HEALTHCHECK"]
+    command = exec_form(healthcheck[healthcheck.index("CMD") + 3 :].strip())
+    assert command[:2] == ["python", "-c"]
+    return command[2]
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def health_server() -> Iterator[int]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _run_healthcheck(home: Path, port_variable: int) -> int:
+    env = {**os.environ, "CODEXGATE_HOME": str(home), "CODEXGATE_PORT": str(port_variable)}
+    return subprocess.run(
+        [sys.executable, "-c", healthcheck_script()], env=env, capture_output=True, timeout=30
+    ).returncode
+
+
+def test_healthcheck_reads_the_port_from_server_json(tmp_path: Path) -> None:
+    with health_server() as port:
+        closed = _closed_port()
+        # No server.json yet: CODEXGATE_PORT.
+        assert _run_healthcheck(tmp_path, port) == 0
+        assert _run_healthcheck(tmp_path, closed) != 0
+        # The server wrote the port it bound (as run_server does): that port, whatever CODEXGATE_PORT says.
+        (tmp_path / "server.json").write_text(json.dumps({"url": f"http://0.0.0.0:{port}"}))
+        assert _run_healthcheck(tmp_path, closed) == 0
+        (tmp_path / "server.json").write_text(json.dumps({"url": f"http://0.0.0.0:{closed}"}))
+        assert _run_healthcheck(tmp_path, port) != 0

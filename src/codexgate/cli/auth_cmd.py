@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import sys
+import time
 import webbrowser
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -17,10 +18,10 @@ from rich.table import Table
 from codexgate.auth.credentials import CredentialFileError, Credentials, CredentialStore
 from codexgate.auth.login import browser_login, device_login, paste_login
 from codexgate.auth.oauth_client import AuthError, TokenSet
-from codexgate.cli.common import console, err_console, fail, settings
+from codexgate.cli.common import console, err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
 from codexgate.pool.account_files import FileKind, PoolPaths, scan
-from codexgate.pool.admin import PoolAdminError, StoredAccount, remove_account, store_credentials
+from codexgate.pool.admin import PoolAdminError, StoredAccount, account_views, remove_account, store_credentials
 from codexgate.storage import rate_limits
 
 
@@ -38,14 +39,47 @@ def _when(timestamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def serving_problem(credentials: Credentials | None, views: list[dict[str, Any]], now: float) -> str | None:
+    """Why these credentials cannot serve a request, or None when they can (an expired access token
+    with a refresh token can: the next request renews it)."""
+    if credentials is None:
+        return "not signed in"
+    expired = credentials.expires_at is not None and credentials.expires_at <= now
+    if expired and not credentials.refresh_token:
+        return "the access token has expired and there is no refresh token to renew it"
+    for view in views:
+        if view.get("chatgpt_account_id") == credentials.account_id and view.get("status") == "needs_login":
+            reason = view.get("last_error") or "a refresh could not fix it"
+            return f"ChatGPT rejected the sign-in of {view.get('alias')!r} ({reason})"
+    return None
+
+
+def _pool_views(config: Any) -> list[dict[str, Any]]:
+    if not config.home.exists():
+        return []
+    now = time.time()
+    today = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
+    try:
+        return account_views(PoolPaths(config.home, config.codex_auth_file), now, today)
+    except (PoolAdminError, OSError, ValueError):
+        return []
+
+
 def status_document(
-    credentials: Credentials | None, store: CredentialStore, limits: dict[str, Any] | None
+    credentials: Credentials | None,
+    store: CredentialStore,
+    limits: dict[str, Any] | None,
+    problem: str | None = None,
 ) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).timestamp()
     document: dict[str, Any] = {
         "signed_in": credentials is not None,
+        "can_serve": problem is None and credentials is not None,
+        "problem": problem,
         "searched": [str(store.own_file), str(store.codex_file)],
     }
     if credentials is not None:
+        expired = credentials.expires_at is not None and credentials.expires_at < now
         document.update(
             {
                 "email": credentials.email,
@@ -53,8 +87,8 @@ def status_document(
                 "account_id": credentials.account_id,
                 "source": str(credentials.source),
                 "access_token_expires_at": _when(credentials.expires_at),
-                "expired": credentials.expires_at is not None
-                and credentials.expires_at < dt.datetime.now(dt.UTC).timestamp(),
+                "expired": expired,
+                "refresh_will_renew": expired and bool(credentials.refresh_token),
                 "last_refresh": credentials.last_refresh,
             }
         )
@@ -159,24 +193,33 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Account, plan, token expiry, last refresh and the latest rate-limit windows seen."""
+        """Account, plan, token expiry, last refresh and the latest rate-limit windows seen.
+
+        Exits 1 when no credentials can serve (not signed in, or the sign-in was rejected and a refresh
+        cannot fix it); an expired access token that a refresh will renew is fine."""
         config = settings(ctx)
         store = CredentialStore(config.auth_file, config.codex_auth_file)
         try:
             credentials = store.load()
         except CredentialFileError as exc:
             fail(str(exc))
-        document = status_document(credentials, store, rate_limits.load(config.rate_limits_file))
+        problem = serving_problem(credentials, _pool_views(config) if credentials else [], time.time())
+        document = status_document(credentials, store, rate_limits.load(config.rate_limits_file), problem)
         if as_json:
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+            if problem is not None:
+                raise typer.Exit(1)
             return
         if credentials is None:
-            console.print(f"Not signed in (looked in {store.searched()}). Run `codexgate login`.")
+            console.print(f"Not signed in (looked in {store.searched()}). Run `codexgate login`.", markup=False)
         else:
             table = Table(show_header=False, title="codexgate status")
             for key in ("email", "plan", "account_id", "source", "access_token_expires_at", "last_refresh"):
-                table.add_row(key.replace("_", " "), plain(str(document.get(key)), limit=1000))
-            console.print(table)
+                value = str(document.get(key))
+                if key == "access_token_expires_at" and document["refresh_will_renew"]:
+                    value += " (expired; the next request refreshes it)"
+                table.add_row(key.replace("_", " "), plain(value, limit=1000))
+            print_table(table)
         limits = document["rate_limits"]
         if limits:
             for window in ("primary", "secondary"):
@@ -192,3 +235,7 @@ def register(app: typer.Typer) -> None:
                     )
         else:
             console.print("No rate-limit windows seen yet.")
+        if problem is not None:
+            if credentials is not None:
+                err_console.print(plain(f"error: {problem}. Run `codexgate login`.", limit=2000), soft_wrap=True)
+            raise typer.Exit(1)

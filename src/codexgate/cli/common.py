@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 from rich.text import Text
 
 from codexgate.cli.safe_text import plain
@@ -22,6 +26,68 @@ console = Console(highlight=False)
 class GlobalOptions:
     config: Path | None = None
     flags: dict[str, Any] = field(default_factory=dict)
+
+
+#: options of the ``codexgate`` group that are also accepted after the subcommand (they take a value).
+GLOBAL_VALUE_OPTIONS = ("--config", "--home")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--config X`` / ``--home X`` (and ``--opt=X``) found after the subcommand to the front, so
+    ``codexgate keys list --home DIR`` means ``codexgate --home DIR keys list``. Nothing after ``--``
+    is touched; an option missing its value is left where it is (click then reports it)."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest.extend(argv[index:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            if "=" in arg:
+                hoisted.append(arg)
+            elif index + 1 < len(argv):
+                hoisted.extend((arg, argv[index + 1]))
+                index += 1
+            else:
+                rest.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
+def print_table(table: Table, target: Console | None = None) -> None:
+    """Print ``table`` without cutting a cell: cells wrap between words and never end in an ellipsis; when
+    the words do not fit the terminal the table is printed wider (the terminal wraps its lines)."""
+    out = target or console
+    words: set[str] = set()
+    for column in table.columns:
+        if column.overflow == "ellipsis":
+            column.overflow = "fold"
+        cell_words = [word for cell in [column.header, *column.cells] for word in str(cell).split()]
+        words.update(cell_words)
+        column.min_width = max(column.min_width or 0, *(cell_len(word) for word in cell_words), 0)
+    widest = Measurement.get(out, out.options.update_width(100_000), table).maximum
+
+    def whole_at(width: int) -> bool:
+        probe = Console(width=width, highlight=False, no_color=True, color_system=None, record=True, file=io.StringIO())
+        probe.print(table, crop=False)
+        rendered = probe.export_text()
+        fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
+        return fits and all(word in rendered for word in words)
+
+    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected)
+    low, high = out.width, max(out.width, widest)
+    if not whole_at(low):
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if whole_at(middle) else (middle, high)
+        low = high
+    width = low
+    Console(highlight=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(table)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

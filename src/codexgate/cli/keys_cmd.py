@@ -17,7 +17,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from codexgate.cli.common import console, err_console, fail, settings
+from codexgate.cli.common import err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
 from codexgate.storage.api_keys import KeyInfo, KeyStore, KeyStoreError
 from codexgate.storage.budgets import (
@@ -139,14 +139,15 @@ def register(app: typer.Typer) -> None:
             allowed_accounts=account,
             expires=expires,
         )
-        store = _store(ctx)
+        config = settings(ctx)
+        store = KeyStore(config.keys_file)
         try:
             key = store.create(name, limits)
         except KeyStoreError as exc:
             fail(str(exc))
         err_console.print(
-            f"Created API key {name.strip()!r}. It is shown only now: store it somewhere safe. "
-            "A running gateway accepts it within a second.",
+            f"Created API key {name.strip()!r} in {config.keys_file} (home {config.home}). It is shown only now: "
+            "store it somewhere safe. A running gateway using that home accepts it within a second.",
             markup=False,
             soft_wrap=True,
         )
@@ -228,7 +229,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
             return
         if not keys:
-            err_console.print("No API keys: the gateway accepts any bearer value (loopback only by default).")
+            err_console.print(
+                f"No API keys in {loaded.keys_file}: the gateway accepts any bearer value (loopback only by default).",
+                markup=False,
+                soft_wrap=True,
+            )
             return
         table = Table(title="codexgate API keys", caption=_LIMIT_HELP)
         for column in ("name", "id", "created", "tokens used / budget", "rules"):
@@ -241,7 +246,7 @@ def register(app: typer.Typer) -> None:
                 _usage_text(info, usage[info.id]),
                 plain(_rules_text(info.limits)),
             )
-        console.print(table)
+        print_table(table)
 
     @keys_app.command("revoke")
     def revoke(
@@ -249,14 +254,15 @@ def register(app: typer.Typer) -> None:
         name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or id.")],
     ) -> None:
         """Revoke a key; a running gateway rejects it within a second."""
-        store = _store(ctx)
+        keys_file = settings(ctx).keys_file
+        store = KeyStore(keys_file)
         try:
             removed = store.revoke(name_or_id)
         except KeyStoreError as exc:
             fail(str(exc))
         if not removed:
             fail(f"no key named or with id {name_or_id!r}")
-        err_console.print(f"Revoked API key {name_or_id!r}.", markup=False)
+        err_console.print(f"Revoked API key {name_or_id!r} in {keys_file}.", markup=False, soft_wrap=True)
         if not store.list():
             err_console.print(
                 "No API keys are left: a gateway on a loopback address (or started with --allow-no-auth) now "

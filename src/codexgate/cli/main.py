@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from codexgate import __version__
-from codexgate.cli.common import GlobalOptions
+from codexgate.cli.common import GlobalOptions, hoist_global_options
 
 app = typer.Typer(
     name="codexgate",
@@ -22,6 +23,7 @@ app = typer.Typer(
 #: modules that define ``register(app)``; each adds its commands.
 COMMAND_MODULES = [
     "codexgate.cli.serve_cmd",
+    "codexgate.cli.demo_cmd",
     "codexgate.cli.config_cmd",
     "codexgate.cli.simulate_cmd",
     "codexgate.cli.keys_cmd",
@@ -44,9 +46,15 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML config file (default: $CODEXGATE_HOME/config.toml)")
+        Path | None,
+        typer.Option(
+            "--config", help="TOML config file (default: $CODEXGATE_HOME/config.toml); also after the command."
+        ),
     ] = None,
-    home: Annotated[Path | None, typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate)")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate); also after the command."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -60,4 +68,4 @@ for _module in COMMAND_MODULES:
 
 
 def run() -> None:
-    app()
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="codexgate")

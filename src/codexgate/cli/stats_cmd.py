@@ -16,7 +16,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from codexgate.cli.common import console, fail, settings
+from codexgate.cli.common import console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_db import UsageDBError, UsageGroup, UsageSummary, UsageTotals, summarize
@@ -118,10 +118,10 @@ def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) ->
 
 def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
     console.print(plain(f"Usage since {_iso(summary.since)} (days in UTC)"))
-    console.print(_usage_table("Total", "", [("all", summary.totals)]))
-    console.print(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
-    console.print(_usage_table("By model", "model", [(g.group or "(none)", g.totals) for g in summary.by_model]))
-    console.print(_usage_table("By key", "key", [(g.group or "(no key)", g.totals) for g in summary.by_key]))
+    print_table(_usage_table("Total", "", [("all", summary.totals)]))
+    print_table(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
+    print_table(_usage_table("By model", "model", [(g.group or "(none)", g.totals) for g in summary.by_model]))
+    print_table(_usage_table("By key", "key", [(g.group or "(no key)", g.totals) for g in summary.by_key]))
     table = Table(title="Rate limits (latest seen)")
     for column in ("window", "used %", "window (min)", "resets at"):
         table.add_column(column)
@@ -135,7 +135,7 @@ def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
             plain(values.get("window_minutes") or "-"),
             plain(values.get("resets_at") or "-"),
         )
-    console.print(table)
+    print_table(table)
     if limits and limits.get("observed_at"):
         plan = limits.get("plan_type") or "-"
         console.print(plain(f"Rate limits observed at {limits['observed_at']} (plan: {plan})"))

@@ -267,8 +267,18 @@ def last_user_text(body: Mapping[str, Any]) -> str:
     return ""
 
 
+class UnknownScenario(ValueError):
+    """A ``scenario:NAME`` marker that names no scenario a prompt can pick (the message lists those)."""
+
+
+#: scenarios a prompt cannot pick: ``replay`` needs recorded events (``Scenario.from_events``).
+NOT_FROM_PROMPT = frozenset({"replay"})
+
+
 def scenario_from_prompt(prompt: str) -> str | None:
-    """``NAME`` from a ``scenario:NAME`` marker in the prompt, when it names a known scenario."""
+    """``NAME`` from a ``scenario:NAME`` marker in the prompt; None without a marker.
+
+    Raises :class:`UnknownScenario` (naming the known ones) when the marker names no scenario."""
     marker = prompt.find("scenario:")
     if marker < 0:
         return None
@@ -278,10 +288,16 @@ def scenario_from_prompt(prompt: str) -> str | None:
         if not (char.isalnum() or char in "_-"):
             break
         word += char
-    try:
-        return normalize_name(word)
-    except ValueError:
+    if not word:
         return None
+    try:
+        name = normalize_name(word)
+    except ValueError:
+        name = None
+    if name is None or name in NOT_FROM_PROMPT:
+        known = ", ".join(sorted(SCENARIO_NAMES - NOT_FROM_PROMPT))
+        raise UnknownScenario(f"unknown simulator scenario {word!r} in the prompt; known: {known}")
+    return name
 
 
 def prompt_knobs(prompt: str) -> dict[str, Any]:
@@ -358,20 +374,20 @@ def _schema_value(schema: Any) -> Any:
     return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}.get(str(kind), "example")
 
 
-def calls_for_request(context: RequestContext, limit: int = 2) -> list[ToolCall]:
-    """Default calls: one per function tool in the request (up to ``limit``), filled from the schema."""
-    calls: list[ToolCall] = []
+def calls_for_request(context: RequestContext) -> list[ToolCall]:
+    """The default call: the request's first declared function tool, with arguments that validate
+    against its ``parameters`` schema (see :func:`schema_instance`). Without one: two example calls."""
     for tool in context.tools:
         name = tool.get("name")
         if tool.get("type") != "function" or not isinstance(name, str):
             continue
         parameters = tool.get("parameters")
-        props = parameters.get("properties") if isinstance(parameters, Mapping) else None
-        arguments = {key: _schema_value(value) for key, value in (props or {}).items()}
-        calls.append(ToolCall(name, arguments))
-        if len(calls) >= limit:
-            break
-    return calls or [ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"city": "Tokyo"})]
+        if not isinstance(parameters, Mapping):
+            return [ToolCall(name, {})]
+        defs = {**(parameters.get("definitions") or {}), **(parameters.get("$defs") or {})}
+        arguments = schema_instance(parameters, defs)
+        return [ToolCall(name, arguments if isinstance(arguments, Mapping) else {})]
+    return [ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"city": "Tokyo"})]
 
 
 def _prompt_calls(context: RequestContext) -> list[ToolCall]:

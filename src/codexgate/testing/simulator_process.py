@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
 import threading
@@ -126,6 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def announce(simulator: UpstreamSimulator) -> None:
         print(f"codexgate simulator listening on {simulator.base_url}", flush=True)
 
+    try:
+        _run_main(args, announce)
+    except OSError as exc:
+        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc.strerror or exc}"
+        print(f"simulator: port {args.port} on {args.host} {reason} (use --port)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_main(args: argparse.Namespace, announce: Callable[[UpstreamSimulator], None]) -> None:
     run_simulator(
         args.host,
         args.port,
@@ -140,7 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_auth=not args.no_auth,
         accepted_tokens=args.token,
     )
-    return 0
 
 
 if __name__ == "__main__":

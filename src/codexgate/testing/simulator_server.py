@@ -2,9 +2,10 @@
 
 ``POST …/responses`` answers with the SSE stream (or HTTP error, or fault) of a :class:`Scenario`;
 ``GET …/models`` with the model list; ``POST …/responses/compact`` and the WebSocket on
-``GET …/responses`` are in :mod:`codexgate.testing.simulator_extras`. Every request is recorded in
-:attr:`UpstreamSimulator.requests` with the timing of its answer. Paths are matched on their last
-segment, so any base path works.
+``GET …/responses`` are in :mod:`codexgate.testing.simulator_extras`; ``POST …/oauth/token`` stands in
+for the sign-in server's refresh (:class:`~codexgate.testing.demo_auth.TokenIssuer`: throw-away
+tokens). Every request is recorded in :attr:`UpstreamSimulator.requests` with the timing of its
+answer. Paths are matched on their last segment, so any base path works.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from codexgate.testing.demo_auth import TokenIssuer
 from codexgate.testing.http_errors import http_error
 from codexgate.testing.models_catalog import default_models
 from codexgate.testing.recorded import RateLimits, RecordedRequest
@@ -29,6 +31,7 @@ from codexgate.testing.scenarios import (
     Defaults,
     RequestContext,
     Scenario,
+    UnknownScenario,
     iter_events,
     last_user_text,
     scenario_from_prompt,
@@ -72,6 +75,7 @@ class UpstreamSimulator:
         models: list[dict[str, Any]] | None = None,
         models_status: int | None = None,
         max_recorded: int | None = None,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -90,6 +94,8 @@ class UpstreamSimulator:
         self.rate_limits_event = rate_limits_event
         self.models: list[dict[str, Any]] = models if models is not None else default_models()
         self.models_status = models_status
+        #: answers ``POST …/oauth/token`` (refresh grant); point ``auth_issuer`` at :attr:`base_url`.
+        self.token_issuer = token_issuer if token_issuer is not None else TokenIssuer()
         #: every request, oldest first; only the last ``max_recorded`` when that is set (a long-running
         #: simulator would otherwise keep them all, and its collector's pauses would grow with them).
         self.requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
@@ -206,6 +212,12 @@ class UpstreamSimulator:
                 if request.method != "GET":
                     return self._json(record, 405, {"detail": "Method Not Allowed"})
                 return self._models(record)
+            if path.endswith("/oauth/token"):
+                if request.method != "POST":
+                    return self._json(record, 405, {"detail": "Method Not Allowed"})
+                record.scenario = "oauth_token"
+                status, answer = self.token_issuer.answer(record.body, request.headers.get("content-type", ""))
+                return self._json(record, status, answer)
             return self._json(record, 404, {"detail": "Not Found"})
         except asyncio.CancelledError:
             record.finish("stopped" if self._stopping else "disconnected")
@@ -284,7 +296,10 @@ class UpstreamSimulator:
             )
         if rejection is not None:
             return self._json(record, rejection.status, rejection.body, limit_headers)
-        scenario = self._choose(record)
+        try:
+            scenario = self._choose(record)
+        except UnknownScenario as exc:  # the backend's shape for a request it refuses
+            return self._json(record, 400, {"detail": str(exc)}, limit_headers)
         record.scenario = scenario.name
         header_delay = scenario.header_delay if scenario.header_delay is not None else self.header_delay
         if header_delay > 0:
