@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageFunctionToolCall
 
 from codexgate.cli.models_cmd import request_refresh
 from codexgate.protocol.lite_shape import LITE_HEADER
@@ -18,7 +19,7 @@ from codexgate.testing import Scenario, ToolCall
 from codexgate.testing.models_catalog import GATED_MODEL, LITE_MODEL, LITE_ONLY_MODEL
 from tests.conftest import Gateway
 
-WEATHER = {
+WEATHER: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -45,10 +46,11 @@ def test_a_chat_tool_loop_on_a_lite_model(gateway: Gateway) -> None:
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "Weather in Paris?"},
     ]
-    first = client.chat.completions.create(model=LITE_MODEL, messages=messages, tools=[WEATHER])  # type: ignore[arg-type]
+    first = client.chat.completions.create(model=LITE_MODEL, messages=messages, tools=[WEATHER])
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
     call = choice.message.tool_calls[0]
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
     assert first.model == LITE_MODEL and first.usage is not None and first.usage.total_tokens > 0
 
@@ -56,7 +58,7 @@ def test_a_chat_tool_loop_on_a_lite_model(gateway: Gateway) -> None:
         choice.message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": "sun"},
     ]
-    second = client.chat.completions.create(model=LITE_MODEL, messages=messages, tools=[WEATHER])  # type: ignore[arg-type]
+    second = client.chat.completions.create(model=LITE_MODEL, messages=messages, tools=[WEATHER])
     assert second.choices[0].message.content == "Sunny in Paris."
 
     for request in simulator.responses_requests:
@@ -75,7 +77,7 @@ def test_a_chat_tool_loop_on_a_lite_model(gateway: Gateway) -> None:
 
 def test_structured_output_and_streaming_on_a_lite_only_model(gateway: Gateway) -> None:
     client = gateway.client()
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    schema: dict[str, object] = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     answer = client.chat.completions.create(
         model=LITE_ONLY_MODEL,
         messages=[{"role": "user", "content": "a city"}],
@@ -170,7 +172,7 @@ def test_catalog_efforts_aliases_and_errors(gateway: Gateway) -> None:
     client.chat.completions.create(
         model=LITE_ONLY_MODEL,
         messages=[{"role": "user", "content": "x"}],
-        reasoning_effort="ultra",  # type: ignore[arg-type]
+        reasoning_effort="ultra",  # type: ignore[call-overload]  # the SDK does not know the newer levels yet
     )
     assert gateway.simulator.responses_requests[-1].json["reasoning"]["effort"] == "ultra"
 
@@ -178,7 +180,7 @@ def test_catalog_efforts_aliases_and_errors(gateway: Gateway) -> None:
         client.chat.completions.create(
             model=LITE_MODEL,
             messages=[{"role": "user", "content": "x"}],
-            reasoning_effort="ultra",  # type: ignore[arg-type]
+            reasoning_effort="ultra",  # type: ignore[call-overload]  # the SDK does not know the newer levels yet
         )
     assert "low, medium, high, xhigh, max" in str(bad_effort.value)
     with pytest.raises(openai.NotFoundError) as unknown:
@@ -203,7 +205,7 @@ def test_the_backends_newer_version_answer_names_the_setting(gateway: Gateway) -
 def test_compaction_items_survive_the_non_stream_aggregation(gateway: Gateway) -> None:
     compaction = {"type": "compaction", "id": "cmp_1", "encrypted_content": "opaque"}
     response = {"id": "resp_c", "object": "response", "created_at": 1, "status": "in_progress", "model": "gpt-5"}
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "response.created", "response": response},
         {"type": "response.output_item.added", "output_index": 0, "item": compaction},
         {"type": "response.output_item.done", "output_index": 0, "item": compaction},

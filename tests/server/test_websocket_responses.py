@@ -14,6 +14,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from codexgate.storage.api_keys import KeyStore
 from codexgate.testing import Scenario, ToolCall, UpstreamSimulator
@@ -183,8 +184,8 @@ def test_the_key_check_and_the_cross_origin_rule_apply(simulator: UpstreamSimula
             connect(url, additional_headers={"authorization": "Bearer wrong"}, open_timeout=5)
         good = {"authorization": f"Bearer {key}"}
         with pytest.raises(InvalidStatus):
-            connect(url, additional_headers=good, origin="http://evil.example", open_timeout=5)  # type: ignore[arg-type]
-        with connect(url, additional_headers=good, origin="http://ui.example") as socket:  # type: ignore[arg-type]
+            connect(url, additional_headers=good, origin=Origin("http://evil.example"), open_timeout=5)
+        with connect(url, additional_headers=good, origin=Origin("http://ui.example")) as socket:
             socket.send(_create(input=[_user("hi")]))
             assert _turn(socket)[-1]["type"] == "response.completed"
 
@@ -201,7 +202,7 @@ def test_a_shutdown_closes_open_sockets_after_the_grace_period(simulator: Upstre
     gateway = app.app.state.gateway
     with TestClient(app) as client, client.websocket_connect("/v1/responses") as socket:
         socket.send_text(_create(input=[_user("before")]))
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "response.completed":
             frames.append(socket.receive_json())
         assert client.portal is not None
