@@ -470,7 +470,6 @@ def test_unreachable_backend_is_an_api_error(tmp_path: Path) -> None:
 def test_lite_models_get_no_instructions_and_no_summary(gateway: Gateway) -> None:
     lite = dict(gateway.simulator.models[0], slug="gpt-lite-test", priority=0, use_responses_lite=True)
     gateway.simulator.models.insert(0, lite)
-    gateway.simulator.validate = False  # its checks ask every model for instructions, Lite ones too
     gateway.simulator.enqueue(Scenario("text", text="lite"))
     client_of(gateway).messages.create(
         model="claude-opus-4-1",
@@ -480,9 +479,13 @@ def test_lite_models_get_no_instructions_and_no_summary(gateway: Gateway) -> Non
         thinking={"type": "enabled", "budget_tokens": 20000},
     )
     body = last_body(gateway)
-    assert body["model"] == "gpt-lite-test" and "instructions" not in body
-    assert body["input"][0]["role"] == "developer" and body["input"][0]["content"][0]["text"] == "Rules here."
-    assert body["reasoning"] == {"effort": "high"}
+    assert body["model"] == "gpt-lite-test" and "instructions" not in body and "tools" not in body
+    developer = [
+        item for item in body["input"] if item.get("role") == "developer" and item.get("type") != "additional_tools"
+    ]
+    assert developer[0]["content"][0]["text"] == "Rules here."
+    assert body["reasoning"] == {"effort": "high", "context": "all_turns"}  # the Lite shape: no summary
+    assert body["parallel_tool_calls"] is False
 
 
 def test_an_image_in_a_tool_result_follows_as_a_user_image(gateway: Gateway) -> None:
