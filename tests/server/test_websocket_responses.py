@@ -198,7 +198,8 @@ def test_a_shutdown_closes_open_sockets_after_the_grace_period(simulator: Upstre
     from tests.helpers import settings_for, write_auth_json
 
     write_auth_json(tmp_path)
-    app = create_app(settings_for(tmp_path, simulator.base_url))
+    # Starlette's test client calls itself "testserver": a Host the no-key front refuses unless allowed
+    app = create_app(settings_for(tmp_path, simulator.base_url, allowed_hosts=["testserver"]))
     gateway = app.app.state.gateway
     with TestClient(app) as client, client.websocket_connect("/v1/responses") as socket:
         socket.send_text(_create(input=[_user("before")]))
