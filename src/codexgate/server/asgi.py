@@ -120,8 +120,14 @@ class GatewayASGI:
         return (
             self.front.host_refusal(scope, no_keys=no_keys)
             or self.front.origin_refusal(scope)
-            or content_type_refusal(scope)
+            or (None if self._console_path(scope) else content_type_refusal(scope))
         )
+
+    def _console_path(self, scope: Scope) -> bool:
+        """Under the dashboard: its HTML forms post ``application/x-www-form-urlencoded``, guarded by its
+        own session, same-origin and CSRF checks instead of the JSON-only rule."""
+        prefixes = self.key_check.open_prefixes
+        return bool(prefixes) and str(scope.get("path", "")).startswith(prefixes)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, trace: Trace) -> None:
         header = (b"x-request-id", request_id_of(scope).encode())
