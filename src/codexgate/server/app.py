@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         app.add_exception_handler(kind, answer_error)
     # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
     # limit come from GatewayASGI, in front of the whole app.
-    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets))
+    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets, gateway))
     key_check = KeyCheck(
         key_store,
         open_prefixes=(DASHBOARD_PATH + "/", DASHBOARD_PATH),
@@ -117,12 +117,17 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     )
 
 
-def _console(settings: Settings, key_store: KeyStore, metrics: Metrics, budgets: BudgetTracker) -> Any:
+def _console(
+    settings: Settings, key_store: KeyStore, metrics: Metrics, budgets: BudgetTracker, gateway: Gateway
+) -> Any:
     """The operator's console (404 everywhere until an admin password is set; its own sign-in)."""
     from codexgate.console import ConsoleConfig, create_console
+    from codexgate.console.single_account import single_account_provider
 
     config = ConsoleConfig.from_settings(settings)
-    return create_console(config, key_store, settings.database_path, None, metrics, budgets=budgets)
+    peek = getattr(gateway.tokens, "peek", lambda: None)  # the signed-in account, without a refresh
+    accounts = single_account_provider(peek, lambda: gateway.latest_rate_limits)
+    return create_console(config, key_store, settings.database_path, accounts, metrics, budgets=budgets)
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:
