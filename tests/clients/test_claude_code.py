@@ -59,7 +59,7 @@ def test_claude_code_plain_answer(node_tools: NodeTools, gateway: Gateway, tmp_p
     body = sent[0].json
     assert body["stream"] is True and body["store"] is False and body["instructions"]
     assert "x-anthropic-billing-header" not in body["instructions"]
-    session = sent[0].headers["session_id"]
+    session = sent[0].headers["session-id"]
     assert session and body["prompt_cache_key"] == session  # Claude Code's session id
 
 

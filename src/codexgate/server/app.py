@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
             yield
         finally:
             refresh_watch.cancel()
+            gateway.models.close()
             await upstream.aclose()
             await usage_writer.stop()
             await asyncio.to_thread(budgets.close)

@@ -49,6 +49,9 @@ logger = logging.getLogger("codexgate.upstream")
 OWNER = "openai"
 #: seconds a failed catalog fetch is not retried by requests (an explicit refresh always tries)
 FAILED_FETCH_BACKOFF = 30.0
+#: how long a request waits for a catalog fetch before it goes on with the rules there are (the fetch
+#: goes on in the background): a slow or silent ``/models`` never holds requests for ``read_timeout``.
+CATALOG_WAIT = 2.0
 #: how many known names a ``model_not_found`` answer lists
 KNOWN_NAMES_SHOWN = 8
 
@@ -104,6 +107,8 @@ class ModelCatalog:
         self._failed_at: float | None = None
         self._last_error: APIError | None = None
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Future[None] | None = None
+        self._refresh_started = 0.0
         #: how many catalogs were fetched successfully (tests and the admin endpoint read it)
         self.generation = 0
 
@@ -124,12 +129,37 @@ class ModelCatalog:
         self._failed_at = None
 
     async def current_rules(self) -> ModelRules:
-        """The rules, refreshed first when stale; never raises (a failed fetch keeps what there was)."""
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    await self._load()
+        """The rules, refreshed first when stale; never raises (a failed fetch keeps what there was).
+
+        A request waits at most :data:`CATALOG_WAIT` for the fetch (and not at all once a fetch has run
+        that long); then it goes on with the rules there are while the fetch finishes in the background."""
+        if self._fresh():
+            return self.rules
+        task = self._refreshing
+        if task is None or task.done():
+            self._refresh_started = time.monotonic()
+            task = self._refreshing = asyncio.ensure_future(self._load_if_stale())
+        remaining = CATALOG_WAIT - (time.monotonic() - self._refresh_started)
+        if remaining > 0:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), remaining)
+            except TimeoutError:
+                logger.info("model catalog fetch is slow; going on with %s meanwhile", self._using())
         return self.rules
+
+    async def _load_if_stale(self) -> None:
+        async with self._lock:
+            if not self._fresh():
+                try:
+                    await self._load()
+                except Exception as exc:  # a background fetch must not die unheard
+                    self._failed_at = self._clock()
+                    logger.warning("model catalog fetch failed (%s); using %s", type(exc).__name__, self._using())
+
+    def close(self) -> None:
+        """Stop a fetch still running in the background (the server is stopping)."""
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refreshing.cancel()
 
     async def refresh(self) -> ModelRules:
         """Fetch the catalog now; raises the fetch's :class:`APIError` when it cannot be had."""
