@@ -22,6 +22,8 @@ from codexgate.config import Settings
 from codexgate.errors import APIError
 from codexgate.observability.logging import log_usage
 from codexgate.observability.metrics import Metrics
+from codexgate.pool.accounts import AccountState
+from codexgate.pool.sticky import scoped_session_key
 from codexgate.server.limits import StreamLimiter
 from codexgate.server.request_id import request_id_of
 from codexgate.server.streaming import OpenStreams, StreamOutcome
@@ -29,6 +31,7 @@ from codexgate.storage import rate_limits
 from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
 from codexgate.upstream.models import ModelCatalog
+from codexgate.upstream.pooled import PooledUpstream, usage_day
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
 
@@ -65,6 +68,8 @@ class Call:
     #: the live upstream answer, closed (at the latest) when the call finishes
     upstream: UpstreamStream | None = None
     finished: bool = False
+    #: the pool account that served the call (its state; its alias goes to usage rows and logs)
+    account: AccountState | None = None
 
     def release(self) -> None:
         """Give back the stream slot and close the upstream answer; idempotent, never raises."""
@@ -89,6 +94,9 @@ class Call:
             gateway.record_rate_limit_event(outcome.rate_limits)
         end = outcome.finished_at or time.monotonic()
         input_tokens, cached_tokens, output_tokens, reasoning_tokens = token_counts(outcome.usage)
+        account = self.account
+        if account is not None:
+            gateway.account_finished(account, outcome, input_tokens + output_tokens)
         record = UsageRecord(
             endpoint=self.endpoint,
             status=outcome.status,
@@ -106,6 +114,7 @@ class Call:
             duration_ms=(end - self.started_at) * 1000,
             upstream_request_id=self.upstream_request_id,
             request_id=self.request_id,
+            account=account.alias if account is not None else None,
         )
         if counted_slot and outcome.error_code and outcome.error_code != "client_disconnected":
             gateway.count_upstream_error(outcome.error_code)
@@ -142,10 +151,13 @@ class Gateway:
         *,
         usage_writer: UsageWriter | None = None,
         metrics: Metrics | None = None,
+        pool: PooledUpstream | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.upstream = upstream
+        #: the account pool (routing and failover); None: every request goes through ``upstream`` as is
+        self.pool = pool
         self.usage_writer = usage_writer
         self.metrics = metrics
         self.limiter = StreamLimiter(settings.limits.max_concurrent_streams)
@@ -226,6 +238,16 @@ class Gateway:
             self.metrics.request_finished(record)
         log_usage(method, path, record)
 
+    def account_finished(self, account: AccountState, outcome: StreamOutcome, tokens: int) -> None:
+        """A call an account served ended: its rate-limit event and tokens go to that account."""
+        pool = self.pool
+        if pool is None:
+            return
+        if outcome.rate_limits:
+            pool.update_windows_from_event(account, outcome.rate_limits)
+        if tokens:
+            account.count_usage(usage_day(time.time()), tokens=tokens)
+
     def count_upstream_error(self, code: str | None) -> None:
         if self.metrics is not None:
             self.metrics.upstream_error(code)
@@ -291,7 +313,8 @@ class Gateway:
             call.holds_slot = True
             if self.metrics is not None:
                 self.metrics.stream_opened()
-            upstream = await self._open_watching_client(request, shaped.body, session_id, call.request_id)
+            session_key = scoped_session_key(call.key_name, cache_key) if cache_key else None
+            upstream = await self._open_watching_client(request, call, shaped.body, session_id, session_key)
         except APIError as error:
             call.fail(error)
             raise
@@ -302,14 +325,25 @@ class Gateway:
         call.upstream = upstream
         return upstream
 
+    async def _open_upstream(
+        self, call: Call, body: dict[str, Any], session_id: str, session_key: str | None
+    ) -> UpstreamStream:
+        """The live stream: through the account pool when there is one (``call.account`` says which)."""
+        pool = self.pool
+        if pool is None:
+            return await self.upstream.open_stream(body, session_id=session_id, request_id=call.request_id)
+        opened = await pool.open(body, session_id=session_id, request_id=call.request_id, session_key=session_key)
+        call.account = opened.account
+        return opened.stream
+
     async def _open_watching_client(
-        self, request: Request, body: dict[str, Any], session_id: str, request_id: str
+        self, request: Request, call: Call, body: dict[str, Any], session_id: str, session_key: str | None
     ) -> UpstreamStream:
         """Open the upstream stream while watching the client (its body has been read, so the next
         message can only be its disconnect): a client that leaves while the backend has not answered
         yet cancels the upstream request at once (499, slot freed), instead of holding both until
         ``read_timeout``."""
-        opening = asyncio.ensure_future(self.upstream.open_stream(body, session_id=session_id, request_id=request_id))
+        opening = asyncio.ensure_future(self._open_upstream(call, body, session_id, session_key))
         watcher = asyncio.ensure_future(_client_gone(request.receive))
         try:
             await asyncio.wait((opening, watcher), return_when=asyncio.FIRST_COMPLETED)
