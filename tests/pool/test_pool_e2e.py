@@ -205,7 +205,10 @@ async def test_all_accounts_cooling_is_a_429_with_the_earliest_reset(
         async with pool.client() as client:
             answer = await client.post("/v1/responses", json=body("s"))
             assert answer.status_code == 429
-            assert sorted(accounts_of(simulator.responses_requests)) == ["acct_a", "acct_b"]  # each tried once
+            assert sorted(str(a) for a in accounts_of(simulator.responses_requests)) == [
+                "acct_a",
+                "acct_b",
+            ]  # once each
             error = answer.json()["error"]
             assert error["code"] == "usage_limit_reached"
             earliest = pool.state("acct_b").cooling_until
