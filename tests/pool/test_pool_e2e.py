@@ -18,6 +18,7 @@ import pytest
 from codexgate.pool.accounts import AccountState, AccountStatus
 from codexgate.pool.registry import AccountRegistry
 from codexgate.server.app import create_app
+from codexgate.server.gateway import Gateway
 from codexgate.testing import Scenario, UpstreamSimulator
 from codexgate.testing.recorded import RecordedRequest
 from tests.fake_issuer import FakeIssuer, fake_issuer_thread
@@ -53,6 +54,7 @@ class Pool:
     simulator: UpstreamSimulator
     registry: AccountRegistry
     home: Path
+    gateway: Gateway
 
     def states(self) -> list[AccountState]:
         """The accounts as the server holds them (read without a reload: the server's thread does those)."""
@@ -80,7 +82,7 @@ def pool_gateway(
     with serve_in_thread(app) as served:
         registry = app.app.state.registry
         assert isinstance(registry, AccountRegistry)
-        yield Pool(served.base_url, simulator, registry, home)
+        yield Pool(served.base_url, simulator, registry, home, app.app.state.gateway)
 
 
 def body(session: str, text: str = "hi", **extra: Any) -> dict[str, Any]:
