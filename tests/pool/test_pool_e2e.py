@@ -279,3 +279,38 @@ async def test_an_account_removed_while_streaming_finishes_its_streams_and_gets_
             for response in finished:
                 assert response.status_code == 200 and "response.completed" in response.text
             assert [r.account for r in simulator.responses_requests[1:4]] == [held] * 3
+
+
+async def test_a_signed_thinking_block_routes_to_its_account_even_after_a_restart(
+    simulator: UpstreamSimulator, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    question = {"role": "user", "content": "scenario:reasoning think"}
+    headers = {"anthropic-version": "2023-06-01"}
+    first_body = {
+        "model": "gpt-5",
+        "max_tokens": 100,
+        "messages": [question],
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+    }
+    with pool_gateway(simulator, home, ("acct_a", "acct_b")) as pool:
+        async with pool.client() as client:
+            first = await client.post("/v1/messages", json=first_body, headers=headers)
+    assert first.status_code == 200, first.text
+    producer = simulator.responses_requests[-1].account
+    blocks = first.json()["content"]
+    assert blocks[0]["type"] == "thinking" and blocks[0]["signature"]
+
+    follow_up = {
+        "model": "gpt-5",
+        "max_tokens": 100,
+        "messages": [question, {"role": "assistant", "content": blocks}, {"role": "user", "content": "and then?"}],
+    }
+    with pool_gateway(simulator, home, ("acct_a", "acct_b")) as pool:  # a new server: no routing memory
+        assert pool.state(producer or "").requests_today == 1  # restored: the other account is less used
+        async with pool.client() as client:
+            answer = await client.post("/v1/messages", json=follow_up, headers=headers)
+    assert answer.status_code == 200, answer.text
+    sent = simulator.responses_requests[-1]
+    assert sent.account == producer
+    assert [item["type"] for item in sent.json["input"]].count("reasoning") == 1
