@@ -143,6 +143,17 @@ class PoolTokens:
         key = self._last_key or self._pick()
         return await self.source.refresh_after_unauthorized(key, rejected)
 
+    def credential_source(self) -> str | None:
+        """Where the credentials come from, for the start-up line: the file of a single account, else a count."""
+        accounts = self.source.accounts()
+        where = getattr(self.source, "credential_file", None)
+        if not accounts:
+            return None
+        if len(accounts) == 1 and where is not None:
+            path = where(next(iter(accounts)))
+            return str(path) if path is not None else None
+        return f"{len(accounts)} accounts"
+
     def has_credentials(self) -> bool:
         """Whether some account's credential file is there (checked on disk: a logout is seen at once)."""
         accounts = self.source.accounts()
