@@ -314,3 +314,20 @@ async def test_a_signed_thinking_block_routes_to_its_account_even_after_a_restar
     sent = simulator.responses_requests[-1]
     assert sent.account == producer
     assert [item["type"] for item in sent.json["input"]].count("reasoning") == 1
+
+
+async def test_full_accounts_are_skipped_and_all_full_is_a_429(simulator: UpstreamSimulator, tmp_path: Path) -> None:
+    with pool_gateway(simulator, tmp_path / "home", ("acct_a", "acct_b"), account_max_streams=1) as pool:
+        simulator.enqueue("never_answer", "never_answer")
+        async with pool.client() as client:
+            hung = [asyncio.ensure_future(client.post("/v1/responses", json=body(f"h{i}"))) for i in range(2)]
+            assert await until(lambda: len(simulator.responses_requests) == 2)
+            assert sorted(str(a) for a in accounts_of(simulator.responses_requests)) == ["acct_a", "acct_b"]
+            full = await client.post("/v1/responses", json=body("third"))
+            assert full.status_code == 429 and full.json()["error"]["code"] == "too_many_concurrent_streams"
+            assert len(simulator.responses_requests) == 2  # nothing was sent for it
+            for task in hung:
+                task.cancel()
+            await asyncio.gather(*hung, return_exceptions=True)
+            assert await until(lambda: all(s.streams_in_flight == 0 for s in pool.states()))
+            assert (await client.post("/v1/responses", json=body("after"))).status_code == 200

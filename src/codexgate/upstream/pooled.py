@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -415,8 +415,3 @@ class PooledUpstream:
         snapshot = rate_limits.from_event(event)
         if snapshot:
             health.update_windows(account, snapshot, self._clock())
-
-    def forget_removed(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.router.forget_account(key)
-            self._last_headers.pop(key, None)
