@@ -354,6 +354,9 @@ class PooledUpstream:
         if code == "usage_not_included":
             health.usage_not_included(account, model, now)
             return True
+        if status == 401 and code == "refresh_lock_timeout":  # another process is refreshing: not a dead login
+            health.transient_failure(account, now, "waited too long for a refresh in another process")
+            return True
         if status == 401:
             if code != "account_removed":
                 health.unauthorized_after_refresh(account, now)
