@@ -88,6 +88,11 @@ class AuthSettings(_Section):
     refresh_margin: float = Field(
         300.0, ge=0, description="refresh the access token this many seconds before it expires"
     )
+    routing: Literal["sticky", "least_used", "round_robin", "fill_first"] = Field(
+        "sticky", description="how requests are spread over several accounts"
+    )
+    fill_threshold: float = Field(95.0, ge=0, le=100, description="fill_first moves to the next account at this used %")
+    account_max_streams: int = Field(0, ge=0, description="concurrent streams per account (0 = no cap)")
 
 
 class TranslationSettings(_Section):

@@ -74,9 +74,10 @@ def test_migration_from_version_1_keeps_rows_and_adds_the_new_column(tmp_path: P
     old.close()
 
     conn = usage_db.connect(path)
-    assert usage_db.schema_version(conn) == usage_db.SCHEMA_VERSION == 3
+    assert usage_db.schema_version(conn) == usage_db.SCHEMA_VERSION == 4
     [row] = usage_db.fetch_records(conn)
     assert (row.endpoint, row.input_tokens, row.output_tokens, row.request_id) == ("/v1/responses", 11, 22, None)
+    assert row.account is None  # migration 4: the pool account, unknown for older rows
     indexes = {r[1] for r in conn.execute("PRAGMA index_list(usage)")}
     assert "usage_time" in indexes
     conn.close()

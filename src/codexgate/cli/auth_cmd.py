@@ -21,6 +21,7 @@ from codexgate.auth.oauth_client import AuthError, TokenSet
 from codexgate.cli.common import console, err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
 from codexgate.pool.account_files import FileKind, PoolPaths, scan
+from codexgate.pool.accounts import AccountState
 from codexgate.pool.admin import PoolAdminError, StoredAccount, account_views, remove_account, store_credentials
 from codexgate.storage import rate_limits
 
@@ -94,6 +95,63 @@ def status_document(
         )
     document["rate_limits"] = limits
     return document
+
+
+def pool_status(paths: PoolPaths, now: float) -> list[dict[str, Any]]:
+    """Each pool account's alias, state, windows and today's figures, and whether it can serve now
+    (from the server's last saved states and the operator's latest word; no token, no email)."""
+    if not (paths.accounts_dir.exists() or paths.legacy_file.exists() or paths.codex_file.exists()):
+        return []
+    today = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
+    try:
+        views = account_views(paths, now, today)
+    except (PoolAdminError, OSError):
+        return []
+    accounts: list[dict[str, Any]] = []
+    for view in views:
+        try:
+            state = AccountState.from_dict(view)
+        except (KeyError, TypeError, ValueError):
+            continue
+        accounts.append(
+            {
+                "alias": view.get("alias"),
+                "state": view.get("state"),
+                "state_text": view.get("state_text"),
+                "can_serve": state.usable(now),
+                "primary": view.get("primary"),
+                "secondary": view.get("secondary"),
+                "requests_today": view.get("requests_today"),
+                "tokens_today": view.get("tokens_today"),
+                "last_error": view.get("last_error"),
+            }
+        )
+    return accounts
+
+
+def _window_text(window: Any) -> str:
+    if not isinstance(window, dict):
+        return "-"
+    used = window.get("used_percent")
+    used_text = f"{used:g}%" if isinstance(used, int | float) else "?"
+    reset = window.get("reset_at")
+    return f"{used_text} (resets {_when(reset) if isinstance(reset, int | float) else 'unknown'})"
+
+
+def print_pool(accounts: list[dict[str, Any]]) -> None:
+    table = Table(title="accounts")
+    for column in ("alias", "state", "primary", "secondary", "requests today", "tokens today"):
+        table.add_column(column, no_wrap=True, overflow="fold")
+    for account in accounts:
+        table.add_row(
+            plain(account.get("alias")),
+            plain(account.get("state_text")),
+            plain(_window_text(account.get("primary"))),
+            plain(_window_text(account.get("secondary"))),
+            plain(account.get("requests_today")),
+            plain(account.get("tokens_today")),
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -205,12 +263,21 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         problem = serving_problem(credentials, _pool_views(config) if credentials else [], time.time())
         document = status_document(credentials, store, rate_limits.load(config.rate_limits_file), problem)
+        accounts = pool_status(PoolPaths(config.home, config.codex_auth_file), time.time())
+        document["accounts"] = accounts
+        # exit 1 only when no account can serve (none signed in, or every one cooling, paused, disabled …;
+        # with one account: its sign-in rejected and a refresh cannot fix it)
+        if len(accounts) > 1:
+            can_serve = any(account["can_serve"] for account in accounts)
+        else:
+            can_serve = problem is None and all(account["can_serve"] for account in accounts)
+        document["can_serve"] = can_serve
         if as_json:
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
-            if problem is not None:
-                raise typer.Exit(1)
-            return
-        if credentials is None:
+            raise typer.Exit(0 if can_serve else 1)
+        if credentials is None and accounts:
+            console.print(plain(f"Signed in with {len(accounts)} pool account(s)."))
+        elif credentials is None:
             console.print(f"Not signed in (looked in {store.searched()}). Run `codexgate login`.", markup=False)
         else:
             table = Table(show_header=False, title="codexgate status")
@@ -235,7 +302,11 @@ def register(app: typer.Typer) -> None:
                     )
         else:
             console.print("No rate-limit windows seen yet.")
-        if problem is not None:
-            if credentials is not None:
+        if len(accounts) > 1 or (accounts and not can_serve):
+            print_pool(accounts)
+        if not can_serve:
+            if problem is not None and credentials is not None:
                 err_console.print(plain(f"error: {problem}. Run `codexgate login`.", limit=2000), soft_wrap=True)
+            else:
+                console.print("No account can serve requests now.")
             raise typer.Exit(1)

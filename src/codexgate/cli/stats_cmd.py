@@ -16,14 +16,16 @@ import orjson
 import typer
 from rich.table import Table
 
+from codexgate.cli.auth_cmd import pool_status, print_pool
 from codexgate.cli.common import console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
+from codexgate.pool.account_files import PoolPaths
 from codexgate.storage import rate_limits
 from codexgate.storage.usage_db import UsageDBError, UsageGroup, UsageSummary, UsageTotals, summarize
 
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400}
-_GROUP_LABELS = {"by_day": "day", "by_model": "model", "by_key": "key"}
+_GROUP_LABELS = {"by_day": "day", "by_model": "model", "by_key": "key", "by_account": "account"}
 
 
 def parse_since(value: str, *, now: float | None = None) -> float:
@@ -122,6 +124,9 @@ def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
     print_table(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
     print_table(_usage_table("By model", "model", [(g.group or "(none)", g.totals) for g in summary.by_model]))
     print_table(_usage_table("By key", "key", [(g.group or "(no key)", g.totals) for g in summary.by_key]))
+    if any(g.group for g in summary.by_account):
+        rows = [(g.group or "(before the pool)", g.totals) for g in summary.by_account]
+        print_table(_usage_table("By account", "account", rows))
     table = Table(title="Rate limits (latest seen)")
     for column in ("window", "used %", "window (min)", "resets at"):
         table.add_column(column)
@@ -156,8 +161,12 @@ def register(app: typer.Typer) -> None:
         except UsageDBError as exc:
             fail(str(exc))
         limits = rate_limit_view(rate_limits.load(current.rate_limits_file))
+        accounts = pool_status(PoolPaths(current.home, current.codex_auth_file), time.time())
         if as_json:
             document = stats_document(summary, str(current.database_path), limits)
+            document["accounts"] = accounts
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
             return
         _print_tables(summary, limits)
+        if accounts:
+            print_pool(accounts)

@@ -226,6 +226,7 @@ def log_request(
     key_name: str | None = None,
     stream: bool | None = None,
     error_code: str | None = None,
+    account: str | None = None,
 ) -> None:
     """The one access line for a request. ``path`` is the URL path only (never the query string).
 
@@ -239,6 +240,7 @@ def log_request(
     request_id = None if request_id is None else bounded(request_id)
     key_name = None if key_name is None else bounded(key_name)
     error_code = None if error_code is None else bounded(error_code)
+    account = None if account is None else bounded(account)
     fields: dict[str, Any] = {
         "method": method,
         "path": path,
@@ -254,6 +256,7 @@ def log_request(
         "request_id": request_id,
         "key_name": key_name,
         "error_code": error_code,
+        "account": account,  # the pool account's alias (never a token or an email)
     }
     text = (
         f"{method} {path} {status} model={model or '-'} "
@@ -264,6 +267,8 @@ def log_request(
         text += f" key={key_name}"
     if error_code:
         text += f" error={error_code}"
+    if account:
+        text += f" account={account}"
     logger.info("%s", text, extra={"access": fields})
 
 
@@ -284,4 +289,5 @@ def log_usage(method: str, path: str, record: UsageRecord) -> None:
         key_name=record.key_name,
         stream=record.stream,
         error_code=record.error_code,
+        account=record.account,
     )

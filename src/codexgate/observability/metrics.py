@@ -41,6 +41,7 @@ MAX_LABEL_LENGTH = 128
 OTHER = "other"
 TOKEN_KINDS = ("input", "cached", "output", "reasoning")
 RATE_LIMIT_WINDOWS = ("primary", "secondary")
+ACCOUNT_STATES = ("active", "cooling", "needs_login", "disabled", "paused")
 MAX_CACHED_SERIES = 10_000
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -112,6 +113,18 @@ class Metrics:
             ["window"],
             registry=registry,
         )
+        self.account_state = Gauge(
+            "codexgate_account_state",
+            "Each pool account's state (1 for its current state, 0 for the others), by account alias.",
+            ["account", "state"],
+            registry=registry,
+        )
+        self.account_used = Gauge(
+            "codexgate_account_used_percent",
+            "Each pool account's latest used percentage of its rate-limit windows, by account alias.",
+            ["account", "window"],
+            registry=registry,
+        )
         self.build_info = Gauge(
             "codexgate_build_info", "codexgate's version (value is 1).", ["version"], registry=registry
         )
@@ -125,6 +138,8 @@ class Metrics:
         self._code_label = _LabelCap(max_label_values)
         #: whether a model name is one the catalog lists (True/False), or None when it cannot tell
         self.known_model: Callable[[str], bool | None] | None = None
+        #: the pool's accounts (key → ``AccountState``), read at each render for the per-account gauges
+        self.accounts: Callable[[], Mapping[str, Any]] | None = None
 
     # ---- hooks the server calls --------------------------------------------------------------
 
@@ -199,4 +214,21 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type, for ``GET /metrics``."""
+        if self.accounts is not None:
+            self._account_gauges(self.accounts())
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def _account_gauges(self, accounts: Mapping[str, Any]) -> None:
+        """``codexgate_account_state`` and ``codexgate_account_used_percent`` from the accounts' states
+        (labelled by alias only; an account that left the pool leaves no series behind)."""
+        self.account_state.clear()
+        self.account_used.clear()
+        for state in accounts.values():
+            alias = str(state.alias)
+            current = str(state.status.value)
+            for name in ACCOUNT_STATES:
+                self.account_state.labels(account=alias, state=name).set(1 if name == current else 0)
+            for window in RATE_LIMIT_WINDOWS:
+                values = getattr(state, window, None)
+                if values is not None:
+                    self.account_used.labels(account=alias, window=window).set(float(values.used_percent))

@@ -5,8 +5,11 @@ rules, and the two adapters between the core's translators and the server's answ
   random bytes). Created at first use, atomically and with mode 0600: the bytes go to a private
   temporary file that is then *linked* to the final name, so two processes starting at once agree on
   one key (the loser reads the winner's). Read once per process and path.
-* :func:`account_tag`: a short hash of the credentials' ``account_id``; a signature names the account
-  whose encrypted reasoning it carries (only that account can continue it).
+* :func:`account_tag`: a short hash of a pool account's key (its ``chatgpt_account_id`` and user id); a
+  signature names the account whose encrypted reasoning it carries (only that account can continue it).
+  :func:`thinking_accounts` maps the tags back to the pool's accounts, :func:`bind_thinking` tells the
+  router which account a verified block belongs to (so the request goes there), and :func:`served_tag`
+  is the tag of the account that served a call.
 * :func:`model_rules`: the one place the Messages routes learn the catalog's rules.
 * :class:`MessagesConverter` (stream) and :class:`MessageAnswer` (JSON) wrap the core's
   :class:`~codexgate.protocol.anthropic_stream.MessagesStreamTranslator` and
@@ -22,16 +25,18 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Final
 
 from codexgate.errors import APIError
 from codexgate.files import PRIVATE_FILE_MODE, ensure_private_dir
+from codexgate.pool.sticky import content_key
 from codexgate.protocol.anthropic_aggregate import MessagesAggregator
 from codexgate.protocol.anthropic_blocks import PING
 from codexgate.protocol.anthropic_stream import MessagesStreamTranslator
 from codexgate.protocol.catalog_rules import ModelRules
-from codexgate.server.gateway import Gateway
+from codexgate.server.gateway import Call, Gateway
 from codexgate.server.streaming import StreamOutcome
 
 __all__ = [
@@ -39,7 +44,10 @@ __all__ = [
     "MessageAnswer",
     "MessagesConverter",
     "account_tag",
+    "bind_thinking",
     "model_rules",
+    "served_tag",
+    "thinking_accounts",
     "thinking_key",
 ]
 
@@ -87,6 +95,26 @@ def account_tag(account_id: str | None) -> str:
     if not account_id:
         return "-"
     return hashlib.sha256(account_id.encode()).hexdigest()[:16]
+
+
+def thinking_accounts(gateway: Gateway) -> dict[str, str]:
+    """Tag → key of every account of the pool (a signature naming any of them is the gateway's own)."""
+    pool = gateway.pool
+    if pool is None:
+        return {}
+    return {account_tag(key): key for key in pool.accounts()}
+
+
+def bind_thinking(gateway: Gateway, account_key: str, encrypted_content: str) -> None:
+    """A verified thinking block of ``account_key``: its encrypted reasoning routes to that account."""
+    pool = gateway.pool
+    if pool is not None:
+        pool.router.remember_content((content_key(encrypted_content),), account_key, time.time())
+
+
+def served_tag(call: Call) -> str:
+    """The tag of the account that served ``call`` (``-`` when none is known)."""
+    return account_tag(call.account.key) if call.account is not None else "-"
 
 
 async def model_rules(gateway: Gateway) -> ModelRules:

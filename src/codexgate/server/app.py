@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from codexgate import __version__
-from codexgate.auth.refresh import TokenManager
 from codexgate.config import Settings
 from codexgate.errors import APIError
 from codexgate.observability.metrics import Metrics
+from codexgate.pool.registry import AccountRegistry
+from codexgate.pool.router import Router
+from codexgate.pool.routing import RoutingPolicy, Strategy
 from codexgate.server.access import ApiKeyMiddleware, KeyCheck, keys_required
 from codexgate.server.asgi import GatewayASGI
 from codexgate.server.endpoints import RouteTable
@@ -31,25 +34,52 @@ from codexgate.storage.usage_writer import UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient
 from codexgate.upstream.instructions import resolve_instructions
 from codexgate.upstream.models import watch_refresh_requests
+from codexgate.upstream.pooled import AccountSource, PooledUpstream, PoolTokens, SingleSource
 
 __all__ = ["DASHBOARD_PATH", "create_app"]
 
 DASHBOARD_PATH = "/dashboard"
 
+logger = logging.getLogger("codexgate.server")
+
+
+def routing_policy(settings: Settings) -> RoutingPolicy:
+    """The pool's routing policy from the settings ``routing``, ``fill_threshold``, ``account_max_streams``."""
+    cap = settings.auth.account_max_streams
+    return RoutingPolicy(
+        strategy=Strategy(settings.auth.routing),
+        fill_threshold=settings.auth.fill_threshold,
+        account_max_streams=cap if cap > 0 else None,
+    )
+
 
 def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> GatewayASGI:
-    """Build the gateway. ``tokens`` replaces the credential manager (tests)."""
-    token_source = tokens if tokens is not None else TokenManager.from_settings(settings)
+    """Build the gateway. ``tokens`` replaces the account pool with one credential source (tests)."""
+    account_router = Router(routing_policy(settings))
+    registry: AccountRegistry | None = None
+    source: AccountSource
+    token_source: TokenSource
+    if tokens is not None:
+        source = SingleSource(tokens)
+        token_source = tokens
+    else:
+        registry = AccountRegistry.from_settings(settings)
+        source = registry
+        token_source = PoolTokens(registry, account_router)
     upstream = UpstreamClient(settings, token_source)
+    pool = PooledUpstream(upstream, source, account_router)
     metrics = Metrics()
+    metrics.accounts = pool.accounts
     usage_writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
     key_store = KeyStore(settings.keys_file)
     budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
-    gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics)
+    gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics, pool=pool)
     _install_instructions(gateway, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if registry is not None:
+            await registry.start()
         await usage_writer.start()
         await upstream.start()
         await asyncio.to_thread(budgets.open)
@@ -66,6 +96,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
             close = getattr(token_source, "aclose", None)
             if close is not None:
                 await close()
+            if registry is not None:
+                await registry.aclose()
 
     app = FastAPI(
         title="codexgate",
@@ -81,6 +113,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     app.state.metrics = metrics
     app.state.budgets = budgets
     gateway.budgets = budgets
+    app.state.pool = pool
+    app.state.registry = registry
     for router in ROUTERS:
         app.include_router(router)  # without a prefix: the routers' paths are the app's
     routes = RouteTable(route for router in ROUTERS for route in router.routes)
@@ -93,7 +127,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         app.add_exception_handler(kind, answer_error)
     # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
     # limit come from GatewayASGI, in front of the whole app.
-    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets, gateway))
+    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets, gateway, registry))
     key_check = KeyCheck(
         key_store,
         open_prefixes=(DASHBOARD_PATH + "/", DASHBOARD_PATH),
@@ -119,16 +153,47 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
 
 
 def _console(
-    settings: Settings, key_store: KeyStore, metrics: Metrics, budgets: BudgetTracker, gateway: Gateway
+    settings: Settings,
+    key_store: KeyStore,
+    metrics: Metrics,
+    budgets: BudgetTracker,
+    gateway: Gateway,
+    registry: AccountRegistry | None,
 ) -> Any:
     """The operator's console (404 everywhere until an admin password is set; its own sign-in)."""
     from codexgate.console import ConsoleConfig, create_console
     from codexgate.console.single_account import single_account_provider
 
     config = ConsoleConfig.from_settings(settings)
-    peek = getattr(gateway.tokens, "peek", lambda: None)  # the signed-in account, without a refresh
-    accounts = single_account_provider(peek, lambda: gateway.latest_rate_limits)
-    return create_console(config, key_store, settings.database_path, accounts, metrics, budgets=budgets)
+    if registry is None:  # a token source handed in (tests): the signed-in account, without a refresh
+        peek = getattr(gateway.tokens, "peek", lambda: None)
+        accounts = single_account_provider(peek, lambda: gateway.latest_rate_limits)
+        return create_console(config, key_store, settings.database_path, accounts, metrics, budgets=budgets)
+    pool = registry
+
+    def accounts_provider() -> list[dict[str, Any]]:
+        return [state.to_dict() for state in pool.accounts().values()]
+
+    async def pause_account(account_key: str, paused: bool) -> None:
+        """The same as ``codexgate accounts pause/resume`` (the operator's index), seen here within a second."""
+        from codexgate.pool import admin
+
+        change = admin.pause_account if paused else admin.resume_account
+        try:
+            await asyncio.to_thread(change, pool.paths, account_key)
+        except admin.PoolAdminError as exc:  # removed meanwhile: the page shows the pool as it is
+            logger.info("console: %s", exc)
+        pool.reload()
+
+    return create_console(
+        config,
+        key_store,
+        settings.database_path,
+        accounts_provider,
+        metrics,
+        budgets=budgets,
+        pause_account=pause_account,
+    )
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:

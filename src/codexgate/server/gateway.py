@@ -23,6 +23,8 @@ from codexgate.config import Settings
 from codexgate.errors import APIError
 from codexgate.observability.logging import log_usage
 from codexgate.observability.metrics import Metrics
+from codexgate.pool.accounts import AccountState
+from codexgate.pool.sticky import scoped_session_key
 from codexgate.protocol.catalog_rules import ModelRules
 from codexgate.protocol.lite_shape import LITE_HEADER
 from codexgate.server.limits import StreamLimiter
@@ -35,6 +37,7 @@ from codexgate.storage.usage_writer import UsageRecord, UsageWriter
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
 from codexgate.upstream.headers import client_metadata, installation_id
 from codexgate.upstream.models import ModelCatalog
+from codexgate.upstream.pooled import PooledUpstream, usage_day
 from codexgate.upstream.session import session_and_cache_key
 from codexgate.upstream.shaping import shape_for_codex
 
@@ -73,6 +76,8 @@ class Call:
     finished: bool = False
     #: the API key's record (its budgets), when keys are on
     key_info: KeyInfo | None = None
+    #: the pool account that served the call (its state; its alias goes to usage rows and logs)
+    account: AccountState | None = None
 
     def release(self) -> None:
         """Give back the stream slot and close the upstream answer; idempotent, never raises."""
@@ -99,6 +104,9 @@ class Call:
         input_tokens, cached_tokens, output_tokens, reasoning_tokens = token_counts(outcome.usage)
         if self.key_info is not None and gateway.budgets is not None:
             gateway.budgets.record(self.key_info, input_tokens + output_tokens, time.time())
+        account = self.account
+        if account is not None:
+            gateway.account_finished(account, outcome, input_tokens + output_tokens)
         record = UsageRecord(
             endpoint=self.endpoint,
             status=outcome.status,
@@ -116,6 +124,7 @@ class Call:
             duration_ms=(end - self.started_at) * 1000,
             upstream_request_id=self.upstream_request_id,
             request_id=self.request_id,
+            account=account.alias if account is not None else None,
         )
         if counted_slot and outcome.error_code and outcome.error_code != "client_disconnected":
             gateway.count_upstream_error(outcome.error_code)
@@ -152,10 +161,13 @@ class Gateway:
         *,
         usage_writer: UsageWriter | None = None,
         metrics: Metrics | None = None,
+        pool: PooledUpstream | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.upstream = upstream
+        #: the account pool (routing and failover); None: every request goes through ``upstream`` as is
+        self.pool = pool
         self.usage_writer = usage_writer
         self.metrics = metrics
         #: per-key budgets (set by the app factory); None: no budget is checked
@@ -261,6 +273,16 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.request_finished(record)
         log_usage(method, path, record)
+
+    def account_finished(self, account: AccountState, outcome: StreamOutcome, tokens: int) -> None:
+        """A call an account served ended: its rate-limit event and tokens go to that account."""
+        pool = self.pool
+        if pool is None:
+            return
+        if outcome.rate_limits:
+            pool.update_windows_from_event(account, outcome.rate_limits)
+        if tokens:
+            account.count_usage(usage_day(time.time()), tokens=tokens)
 
     def count_upstream_error(self, code: str | None) -> None:
         if self.metrics is not None:
@@ -372,12 +394,12 @@ class Gateway:
             call.holds_slot = True
             if self.metrics is not None:
                 self.metrics.stream_opened()
+            cache_key = shaped.get("prompt_cache_key")
+            session_key = scoped_session_key(call.key_name, cache_key) if isinstance(cache_key, str) else None
             if isinstance(request, Request):  # an HTTP client whose disconnect can be watched
-                upstream = await self._open_watching_client(request, shaped, session_id, call.request_id, carried)
+                upstream = await self._open_watching_client(request, call, shaped, session_id, session_key, carried)
             else:  # a WebSocket turn: its socket's own loop notices a close
-                upstream = await self.upstream.open_stream(
-                    shaped, session_id=session_id, request_id=call.request_id, client_headers=carried
-                )
+                upstream = await self._open_upstream(call, shaped, session_id, session_key, carried)
         except APIError as error:
             self._after_upstream_error(error)
             call.fail(error)
@@ -389,21 +411,44 @@ class Gateway:
         call.upstream = upstream
         return upstream
 
+    async def _open_upstream(
+        self,
+        call: Call,
+        body: dict[str, Any],
+        session_id: str,
+        session_key: str | None,
+        client_headers: Mapping[str, str],
+    ) -> UpstreamStream:
+        """The live stream: through the account pool when there is one (``call.account`` says which)."""
+        pool = self.pool
+        if pool is None:
+            return await self.upstream.open_stream(
+                body, session_id=session_id, request_id=call.request_id, client_headers=client_headers
+            )
+        opened = await pool.open(
+            body,
+            session_id=session_id,
+            request_id=call.request_id,
+            session_key=session_key,
+            client_headers=client_headers,
+        )
+        call.account = opened.account
+        return opened.stream
+
     async def _open_watching_client(
         self,
         request: Request,
+        call: Call,
         body: dict[str, Any],
         session_id: str,
-        request_id: str,
+        session_key: str | None,
         client_headers: Mapping[str, str],
     ) -> UpstreamStream:
         """Open the upstream stream while watching the client (its body has been read, so the next
         message can only be its disconnect): a client that leaves while the backend has not answered
         yet cancels the upstream request at once (499, slot freed), instead of holding both until
         ``read_timeout``."""
-        opening = asyncio.ensure_future(
-            self.upstream.open_stream(body, session_id=session_id, request_id=request_id, client_headers=client_headers)
-        )
+        opening = asyncio.ensure_future(self._open_upstream(call, body, session_id, session_key, client_headers))
         watcher = asyncio.ensure_future(_client_gone(request.receive))
         try:
             await asyncio.wait((opening, watcher), return_when=asyncio.FIRST_COMPLETED)

@@ -44,6 +44,8 @@ class UsageRecord:
     duration_ms: float | None = None
     upstream_request_id: str | None = None
     request_id: str | None = None
+    #: the alias of the pool account that served the request (never a token or an email)
+    account: str | None = None
 
     @property
     def model(self) -> str:
@@ -94,6 +96,11 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX usage_key_time ON usage (key_name, time)",
             "CREATE INDEX usage_status_time ON usage (status, time)",
         ),
+    ),
+    (
+        4,
+        # the account pool: which account served each request (its alias)
+        ("ALTER TABLE usage ADD COLUMN account TEXT",),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -247,6 +254,7 @@ class UsageSummary:
     by_day: list[UsageGroup] = field(default_factory=list)
     by_model: list[UsageGroup] = field(default_factory=list)
     by_key: list[UsageGroup] = field(default_factory=list)
+    by_account: list[UsageGroup] = field(default_factory=list)
 
 
 _AGGREGATES = """
@@ -264,6 +272,7 @@ _GROUP_EXPRESSIONS = {
     "day": "strftime('%Y-%m-%d', time, 'unixepoch')",
     "model": "COALESCE(NULLIF(model_requested, ''), NULLIF(model_sent, ''), '')",
     "key": "COALESCE(key_name, '')",
+    "account": "COALESCE(account, '')",
 }
 
 

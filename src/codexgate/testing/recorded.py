@@ -41,6 +41,8 @@ class RecordedRequest:
     finished_at: float | None = None
     disconnected_at: float | None = None
     outcome: str | None = None
+    #: the account the request came from (its token's ``chatgpt_account_id``), when it named one
+    account: str | None = None
     _closed: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property

@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from codexgate.testing.accounts import AccountLimits, account_of
 from codexgate.testing.demo_auth import TokenIssuer
 from codexgate.testing.http_errors import http_error
 from codexgate.testing.models_catalog import default_models
@@ -103,6 +104,8 @@ class UpstreamSimulator:
         self._runner: web.ServerRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        #: several accounts: per-account limits and rate-limit figures (see :mod:`codexgate.testing.accounts`)
+        self.accounts = AccountLimits()
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -286,8 +289,12 @@ class UpstreamSimulator:
         return Scenario(named) if named is not None else self.default_scenario
 
     async def _responses(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
-        limit_headers = self.rate_limits.headers()
+        limit_headers = self._account_limit_headers(record)
         rejection = self._auth_rejection(record)
+        if rejection is None:
+            refused = self._account_refusal(record, limit_headers)
+            if refused is not None:
+                return refused
         if rejection is None and self.validate:
             rejection = (
                 Rejection(400, {"detail": "We could not parse the JSON body of your request."})
@@ -333,6 +340,36 @@ class UpstreamSimulator:
         use_event = scenario.rate_limits_event if scenario.rate_limits_event is not None else self.rate_limits_event
         await self._send(request, record, response, scenario, events, use_event)
         return response
+
+    # -- several accounts ----------------------------------------------------------------------
+    def set_limit(self, account_id: str, remaining_requests: int, resets_in: float) -> None:
+        """``account_id`` serves ``remaining_requests`` more requests, then gets ``usage_limit_reached``
+        429s for ``resets_in`` seconds (after which it serves again)."""
+        self.accounts.set_limit(account_id, remaining_requests, resets_in)
+
+    def set_account_rate_limits(self, account_id: str, rate_limits: RateLimits) -> None:
+        """The ``x-codex-*`` figures of ``account_id``'s answers (others get :attr:`rate_limits`)."""
+        self.accounts.rate_limits[account_id] = rate_limits
+
+    def requests_of(self, account_id: str) -> list[RecordedRequest]:
+        """The ``/responses`` requests that came from ``account_id``."""
+        return [r for r in self.responses_requests if r.account == account_id]
+
+    def _account_limit_headers(self, record: RecordedRequest) -> dict[str, str]:
+        record.account = account_of(record.headers)
+        figures = self.accounts.rate_limits.get(record.account or "", self.rate_limits)
+        return figures.headers()
+
+    def _account_refusal(self, record: RecordedRequest, limit_headers: dict[str, str]) -> web.Response | None:
+        refused = self.accounts.refusal(record.account, self.rate_limits.plan_type)
+        if refused is None:
+            return None
+        status, body = refused
+        record.status = status
+        record.scenario = "account_usage_limit"
+        record.outcome = "http_error"
+        headers = {"x-request-id": record.request_id, "content-type": "application/json", **limit_headers}
+        return web.Response(status=status, body=body, headers=headers)
 
     def _chunks(
         self, scenario: Scenario, events: Iterator[Event], rate_limits_event: bool

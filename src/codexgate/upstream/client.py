@@ -123,6 +123,8 @@ class UpstreamStream:
     request_id: str | None
     started_at: float
     read_timeout: float = 300.0
+    #: called once when the stream is closed (the account pool's stream count)
+    on_close: Callable[[], None] | None = None
     #: the read timeout of this stream (see :mod:`codexgate.upstream.read_watch`), running from the open.
     watch: ReadWatch = field(init=False)
     closed: bool = field(init=False, default=False)
@@ -197,6 +199,8 @@ class UpstreamStream:
             return
         self.closed = True
         self.watch.stop()
+        if self.on_close is not None:
+            self.on_close()
         if complete and self.response.content.at_eof():
             self.response.release()
         else:
@@ -243,11 +247,15 @@ class UpstreamClient:
         session_id: str,
         request_id: str,
         client_headers: Mapping[str, str] | None = None,
+        tokens: TokenSource | None = None,
     ) -> UpstreamStream:
-        """POST ``body`` to ``{base}/responses``; ``client_headers`` (a Codex client's own, checked) go too."""
+        """POST ``body`` to ``{base}/responses``; ``client_headers`` (a Codex client's own, checked) go too;
+        ``tokens``: the credentials of the account chosen for this request (default: :attr:`tokens`)."""
         payload = orjson.dumps(body)
         read_timeout = self.settings.upstream.read_timeout
-        credentials = await self.tokens.get()
+        if tokens is None:
+            tokens = self.tokens
+        credentials = await tokens.get()
         refreshed = False
         attempt = 0
         deadline = time.monotonic() + self.settings.upstream.retry_budget
@@ -293,7 +301,7 @@ class UpstreamClient:
             if status == 401 and not refreshed:
                 refreshed = True
                 logger.info("upstream answered 401; refreshing credentials once (request %s)", request_id)
-                credentials = await self.tokens.refresh_after_unauthorized(credentials)
+                credentials = await tokens.refresh_after_unauthorized(credentials)
                 continue
             if status >= 500 and self._may_retry(attempt, deadline):
                 logger.info("upstream answered %s, retrying (request %s)", status, request_id)

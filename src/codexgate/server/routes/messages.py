@@ -34,8 +34,10 @@ from codexgate.server.answers import aggregated, streamed
 from codexgate.server.anthropic_support import (
     MessageAnswer,
     MessagesConverter,
-    account_tag,
+    bind_thinking,
     model_rules,
+    served_tag,
+    thinking_accounts,
     thinking_key,
 )
 from codexgate.server.body import read_json
@@ -107,12 +109,6 @@ def _summary_setting(mapped: MappedMessagesRequest, summary: str) -> None:
             reasoning["summary"] = summary
 
 
-async def _account(gateway: Gateway) -> str:
-    credentials = await gateway.tokens.get()
-    account_id = getattr(credentials, "account_id", None)
-    return account_tag(account_id if isinstance(account_id, str) else None)
-
-
 class Prepared(NamedTuple):
     mapped: MappedMessagesRequest
     lite: bool
@@ -131,11 +127,15 @@ async def _prepare(request: Request, gateway: Gateway, body: dict[str, Any], cal
     entry = rules.entry(target.model)
     lite = rules.is_lite(target.model)
     key = thinking_key(gateway.settings.home)
-    tag = await _account(gateway)
+    owners = thinking_accounts(gateway)  # a signature names the pool account whose reasoning it carries
 
     def verify_thinking(signature: str) -> SignedReasoning | None:
         signed = verify(signature, key=key)
-        return signed if signed is not None and signed.account == tag else None
+        owner = owners.get(signed.account) if signed is not None else None
+        if signed is None or owner is None:
+            return None
+        bind_thinking(gateway, owner, signed.encrypted_content)  # the request goes to that account
+        return signed
 
     mapped = map_messages_request(
         body,
@@ -150,7 +150,7 @@ async def _prepare(request: Request, gateway: Gateway, body: dict[str, Any], cal
     call.model_sent = target.model
     if mapped.accepted_not_sent:
         logger.debug("Messages fields accepted and not sent upstream: %s", ", ".join(mapped.accepted_not_sent))
-    return Prepared(mapped, lite, tag, key)
+    return Prepared(mapped, lite, "-", key)
 
 
 @router.post("/v1/messages", openapi_extra=openapi_body(MessagesRequest))
@@ -167,13 +167,14 @@ async def create_message(request: Request) -> Response:
         stream=body.get("stream") is True,
     )
     try:
-        mapped, lite, tag, key = await _prepare(request, gateway, body, call)
+        mapped, lite, _, key = await _prepare(request, gateway, body, call)
         rules = await model_rules(gateway)
     except APIError as error:
         call.fail(error)
         raise
     body_for_upstream = lite_body(mapped.body, rules.resolve(mapped.upstream_model)) if lite else mapped.body
     upstream = await gateway.open(call, request, body_for_upstream, lite=lite, fill_summary=False)
+    tag = served_tag(call)  # the account that produced this answer's encrypted reasoning
 
     def sign_reasoning(encrypted_content: str, item_id: str | None) -> str:
         try:

@@ -1,0 +1,432 @@
+"""The upstream path over the account pool: route, open with that account's credentials, fail over.
+
+:class:`PooledUpstream` wraps :meth:`codexgate.upstream.client.UpstreamClient.open_stream`. Per request:
+
+1. ask the :class:`~codexgate.pool.router.Router` for an account (the session key scoped per API key; the
+   keys of the encrypted reasoning and compaction items the request carries), then
+   :func:`~codexgate.pool.health.begin_stream` with no await in between;
+2. open the stream with that account's credentials (the client refreshes once on a 401);
+3. **before the first byte**, an error answer changes the account's health and, where another account may
+   do better, the same request goes at once to the next usable account (at most once per account):
+
+   - ``usage_limit_reached`` (HTTP 429): the account cools until the answer's ``resets_at``;
+   - ``usage_not_included``: the account is disabled for that model;
+   - 401 that the refresh could not fix: the account needs a login;
+   - 403: disabled only when the body says the account is deactivated, else a transient failure;
+   - 5xx, timeouts, connection errors, other 429s: a backoff of seconds (which never takes the last
+     usable account out: see :mod:`codexgate.pool.routing`);
+   - any other error (a 400 for the request itself) reaches the client as it is.
+
+   A usage limit reported only *inside* a 200 stream is not failed over: by then the stream belongs to
+   the client's answer (the client sees the backend's error event, and the account's windows are updated
+   from the stream's rate-limit event as usual).
+4. When no account can serve: the router's refusal (429 with the earliest reset and ``Retry-After`` when
+   accounts are cooling), or the last upstream error when every usable account failed this request or
+   the pool has a single account (so one account behaves exactly as before pools existed).
+
+Encrypted reasoning bound to an account that cannot serve is dropped from the body (logged with the
+account's alias); a compaction item is never dropped (the router refuses with a clear error). The account
+that produced each encrypted item of an answer is remembered (the stream's bytes are scanned for
+``encrypted_content`` only while the pool has more than one account, so the single-account path does not
+pay for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import orjson
+
+from codexgate.errors import APIError
+from codexgate.pool import health
+from codexgate.pool.accounts import AccountState
+from codexgate.pool.refusals import NoAccountReason
+from codexgate.pool.router import Router
+from codexgate.pool.sticky import content_key
+from codexgate.storage import rate_limits
+from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
+
+__all__ = [
+    "AccountSource",
+    "ContentScanner",
+    "Opened",
+    "PoolTokens",
+    "PooledUpstream",
+    "SingleSource",
+    "content_keys",
+    "usage_day",
+]
+
+logger = logging.getLogger("codexgate.upstream")
+
+_MARKER = b'"encrypted_content"'
+_BOUND_TYPES = frozenset(("reasoning", "compaction", "compaction_summary"))
+_COMPACTION_TYPES = frozenset(("compaction", "compaction_summary"))
+
+
+class AccountSource(Protocol):
+    """What the pool needs from the accounts: states, and credentials per account."""
+
+    def accounts(self) -> Mapping[str, AccountState]: ...
+    async def credentials(self, key: str) -> Any: ...
+    async def refresh_after_unauthorized(self, key: str, rejected: Any) -> Any: ...
+
+
+class SingleSource:
+    """One token source (``create_app``'s ``tokens=`` hook) as a one-account pool."""
+
+    def __init__(self, tokens: TokenSource, alias: str = "default") -> None:
+        self.tokens = tokens
+        state = AccountState(chatgpt_account_id="default", user_id="-", alias=alias)
+        self._accounts = {state.key: state}
+
+    def accounts(self) -> Mapping[str, AccountState]:
+        return self._accounts
+
+    async def credentials(self, key: str) -> Any:
+        return await self.tokens.get()
+
+    async def refresh_after_unauthorized(self, key: str, rejected: Any) -> Any:
+        return await self.tokens.refresh_after_unauthorized(rejected)
+
+    def has_credentials(self) -> bool:
+        has = getattr(self.tokens, "has_credentials", None)
+        return bool(has()) if has is not None else True
+
+
+class _AccountTokens:
+    """The :class:`TokenSource` of one account of the pool."""
+
+    __slots__ = ("key", "source")
+
+    def __init__(self, source: AccountSource, key: str) -> None:
+        self.source = source
+        self.key = key
+
+    async def get(self) -> Any:
+        return await self.source.credentials(self.key)
+
+    async def refresh_after_unauthorized(self, rejected: Any) -> Any:
+        return await self.source.refresh_after_unauthorized(self.key, rejected)
+
+
+class PoolTokens:
+    """A :class:`TokenSource` over the pool for calls that are not routed (the model list): the credentials
+    of the least-used usable account."""
+
+    def __init__(self, source: AccountSource, router: Router, clock: Callable[[], float] = time.time) -> None:
+        self.source = source
+        self.router = router
+        self._clock = clock
+        self._last_key: str | None = None
+
+    def _pick(self) -> str:
+        accounts = self.source.accounts()
+        decision = self.router.route(accounts, model="", now=self._clock())
+        if decision.account is None:
+            assert decision.refusal is not None
+            raise decision.refusal.to_error()
+        return decision.account.key
+
+    async def get(self) -> Any:
+        key = self._pick()
+        self._last_key = key
+        return await self.source.credentials(key)
+
+    async def refresh_after_unauthorized(self, rejected: Any) -> Any:
+        key = self._last_key or self._pick()
+        return await self.source.refresh_after_unauthorized(key, rejected)
+
+    def credential_source(self) -> str | None:
+        """Where the credentials come from, for the start-up line: the file of a single account, else a count."""
+        accounts = self.source.accounts()
+        where = getattr(self.source, "credential_file", None)
+        if not accounts:
+            return None
+        if len(accounts) == 1 and where is not None:
+            path = where(next(iter(accounts)))
+            return str(path) if path is not None else None
+        return f"{len(accounts)} accounts"
+
+    def has_credentials(self) -> bool:
+        """Whether some account's credential file is there (checked on disk: a logout is seen at once)."""
+        accounts = self.source.accounts()
+        where = getattr(self.source, "credential_file", None)
+        if where is None:
+            return bool(accounts)
+        for key in accounts:
+            path = where(key)
+            if path is not None and path.exists():
+                return True
+        return False
+
+
+@dataclass(slots=True)
+class Opened:
+    """A live stream and the account it came from."""
+
+    stream: UpstreamStream
+    account: AccountState
+
+
+def usage_day(now: float) -> str:
+    """The (UTC) day the per-account counters are kept for."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def content_keys(body: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(reasoning keys, compaction keys)`` of the encrypted items in a Responses body's ``input``."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return (), ()
+    reasoning: list[str] = []
+    compaction: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind not in _BOUND_TYPES:
+            continue
+        encrypted = item.get("encrypted_content")
+        if isinstance(encrypted, str) and encrypted:
+            (compaction if kind in _COMPACTION_TYPES else reasoning).append(content_key(encrypted))
+    return tuple(reasoning), tuple(compaction)
+
+
+class ContentScanner:
+    """Finds the encrypted items of an answer in its raw SSE bytes and binds them to the account.
+
+    Only complete lines that contain ``"encrypted_content"`` are parsed (a memchr-fast search per read)."""
+
+    __slots__ = ("_account_key", "_pending", "_router")
+
+    def __init__(self, router: Router, account_key: str) -> None:
+        self._router = router
+        self._account_key = account_key
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        buffer = self._pending + data if self._pending else data
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            self._pending = buffer
+            return
+        self._pending = buffer[end + 1 :]
+        if _MARKER not in buffer[:end]:
+            return
+        for line in buffer[:end].split(b"\n"):
+            if _MARKER in line and line.startswith(b"data:"):
+                self._take(line[5:])
+
+    def _take(self, raw: bytes) -> None:
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(event, dict):
+            return
+        items: list[Any] = []
+        item = event.get("item")
+        if isinstance(item, dict):
+            items.append(item)
+        response = event.get("response")
+        if isinstance(response, dict) and isinstance(response.get("output"), list):
+            items.extend(response["output"])
+        keys = [
+            content_key(found["encrypted_content"])
+            for found in items
+            if isinstance(found, dict)
+            and found.get("type") in _BOUND_TYPES
+            and isinstance(found.get("encrypted_content"), str)
+            and found["encrypted_content"]
+        ]
+        if keys:
+            self._router.remember_content(keys, self._account_key, time.time())
+
+
+def _scanning(read: Callable[[], Awaitable[bytes]], scanner: ContentScanner) -> Callable[[], Awaitable[bytes]]:
+    async def scanned() -> bytes:
+        data = await read()
+        scanner.feed(data)
+        return data
+
+    return scanned
+
+
+class PooledUpstream:
+    """Routes each request to an account of the pool and fails over before the first byte."""
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        source: AccountSource,
+        router: Router,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.router = router
+        self._clock = clock
+        self._last_headers: dict[str, Mapping[str, str]] = {}
+
+    def accounts(self) -> Mapping[str, AccountState]:
+        return self.source.accounts()
+
+    async def open(
+        self,
+        body: dict[str, Any],
+        *,
+        session_id: str,
+        request_id: str,
+        session_key: str | None,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> Opened:
+        """A live stream from the first account that answers it (see the module's docstring)."""
+        source = self.source
+        accounts = source.accounts()
+        many = len(accounts) > 1
+        reasoning, compaction = content_keys(body) if many else ((), ())
+        model = str(body.get("model") or "")
+        tried: frozenset[str] = frozenset()
+        last_error: APIError | None = None
+        while True:
+            now = self._clock()
+            decision = self.router.route(
+                accounts,
+                model=model,
+                now=now,
+                session_key=session_key,
+                tried=tried,
+                reasoning_keys=reasoning,
+                compaction_keys=compaction,
+            )
+            account = decision.account
+            if account is None:
+                raise self._refusal(decision.refusal, accounts, last_error)
+            health.begin_stream(account, decision.probe, usage_day(now))
+            try:
+                sent = self._without_reasoning(body, decision.drop_reasoning_from, now, request_id)
+                stream = await self.client.open_stream(
+                    sent,
+                    session_id=session_id,
+                    request_id=request_id,
+                    client_headers=client_headers,
+                    tokens=_AccountTokens(source, account.key),
+                )
+            except APIError as error:
+                health.end_stream(account)
+                self.update_windows(account, error.headers)
+                if not self._judge(account, error, model, now):
+                    raise
+                logger.info(
+                    "account %s could not serve request %s (%s); trying another account",
+                    account.alias,
+                    request_id,
+                    error.code or error.status_code,
+                )
+                last_error = error
+                tried = tried | {account.key}
+                accounts = source.accounts()
+                continue
+            except BaseException:
+                health.end_stream(account)
+                raise
+            health.success(account)
+            stream.on_close = partial(health.end_stream, account)
+            if many:
+                stream._readany = _scanning(stream._readany, ContentScanner(self.router, account.key))
+            asyncio.get_running_loop().call_soon(self.update_windows, account, stream.headers)
+            return Opened(stream, account)
+
+    def _refusal(self, refusal: Any, accounts: Mapping[str, AccountState], last_error: APIError | None) -> APIError:
+        assert refusal is not None
+        if last_error is not None and (refusal.reason is NoAccountReason.ALL_TRIED or len(accounts) <= 1):
+            return last_error
+        error: APIError = refusal.to_error()
+        logger.info("no account can serve: %s", refusal.reason.value)
+        return error
+
+    def _judge(self, account: AccountState, error: APIError, model: str, now: float) -> bool:
+        """Apply the error to the account's health; whether another account should get the request."""
+        status, code = error.status_code, error.code
+        if code == "usage_limit_reached":
+            resets_at = error.extra.get("resets_at")
+            health.usage_limit(
+                account, float(resets_at) if isinstance(resets_at, int | float) else None, now, "usage limit reached"
+            )
+            logger.info("account %s reached its usage limit", account.alias)
+            return True
+        if code == "usage_not_included":
+            health.usage_not_included(account, model, now)
+            return True
+        if status == 401 and code == "refresh_lock_timeout":  # another process is refreshing: not a dead login
+            health.transient_failure(account, now, "waited too long for a refresh in another process")
+            return True
+        if status == 401:
+            if code != "account_removed":
+                health.unauthorized_after_refresh(account, now)
+                logger.warning("account %s needs a new login", account.alias)
+            return True
+        if status == 403:
+            health.forbidden(account, error.message, now)
+            return True
+        if status >= 500 or status == 429:
+            health.transient_failure(account, now, f"{status} {code or ''}".strip())
+            return True
+        return False
+
+    def _without_reasoning(
+        self, body: dict[str, Any], drop_from: frozenset[str], now: float, request_id: str
+    ) -> dict[str, Any]:
+        """``body`` without the encrypted reasoning produced by the accounts in ``drop_from``."""
+        if not drop_from:
+            return body
+        items = body.get("input")
+        if not isinstance(items, list):
+            return body
+        kept: list[Any] = []
+        dropped: dict[str, int] = {}
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "reasoning":
+                encrypted = item.get("encrypted_content")
+                if isinstance(encrypted, str) and encrypted:
+                    owner = self.router.account_of(content_key(encrypted), now)
+                    if owner is not None and owner in drop_from:
+                        dropped[owner] = dropped.get(owner, 0) + 1
+                        continue
+            kept.append(item)
+        if not dropped:
+            return body
+        accounts = self.source.accounts()
+        for owner, count in dropped.items():
+            state = accounts.get(owner)
+            logger.info(
+                "dropped %d encrypted reasoning item(s) of account %s from request %s: that account cannot serve it",
+                count,
+                state.alias if state is not None else "(removed)",
+                request_id,
+            )
+        return {**body, "input": kept}
+
+    def update_windows(self, account: AccountState, headers: Mapping[str, str]) -> None:
+        """The ``x-codex-*`` windows of an answer, for its account (skipped when they did not change)."""
+        codex = codex_headers(headers)
+        if not codex or self._last_headers.get(account.key) == codex:
+            return
+        self._last_headers[account.key] = codex
+        snapshot = rate_limits.from_headers(codex)
+        if snapshot:
+            health.update_windows(account, snapshot, self._clock())
+
+    def update_windows_from_event(self, account: AccountState, event: Mapping[str, Any]) -> None:
+        """A ``codex.rate_limits`` stream event, for its account."""
+        snapshot = rate_limits.from_event(event)
+        if snapshot:
+            health.update_windows(account, snapshot, self._clock())
