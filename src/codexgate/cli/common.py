@@ -5,21 +5,40 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
 
 from codexgate.cli.safe_text import plain
-from codexgate.config import LoadedSettings, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from codexgate.config import LoadedSettings, Settings
+
+# rich's console and the settings stack (pydantic) are imported when a command first uses them, so that
+# ``--version``, ``--help`` and the commands that print nothing start without them.
+
+
+class _DeferredConsole:
+    """A rich ``Console`` made on first use, with the options given here; every attribute is the console's."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
 
 #: human output goes to stderr so that ``--json`` output on stdout stays a clean document.
-err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+err_console = cast("Console", _DeferredConsole(stderr=True, highlight=False))
+console = cast("Console", _DeferredConsole(highlight=False))
 
 
 @dataclass
@@ -62,6 +81,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def print_table(table: Table, target: Console | None = None) -> None:
     """Print ``table`` without cutting a cell: cells wrap between words and never end in an ellipsis; when
     the words do not fit the terminal the table is printed wider (the terminal wraps its lines)."""
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.measure import Measurement
+
     out = target or console
     words: set[str] = set()
     for column in table.columns:
@@ -91,6 +114,8 @@ def print_table(table: Table, target: Console | None = None) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    from rich.text import Text
+
     # The message often holds data (a path, a name, an upstream text): literal, never markup.
     text = plain(message, limit=4000, keep_newlines=True)
     err_console.print(Text("error:", style="red") + " " + text, soft_wrap=True)
@@ -99,6 +124,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def load(ctx: typer.Context, extra_flags: dict[str, Any] | None = None) -> LoadedSettings:
     """Settings for this command: global ``--config``/``--home`` plus command flags. Exit 2 if bad."""
+    from codexgate.config import SettingsError, load_settings
+
     options = ctx.find_object(GlobalOptions) or GlobalOptions()
     try:
         return load_settings(config_file=options.config, flags={**options.flags, **(extra_flags or {})})

@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
 
 from codexgate.cli.common import console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
-from codexgate.storage import rate_limits
-from codexgate.storage.usage_db import UsageDBError, UsageGroup, UsageSummary, UsageTotals, summarize
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from codexgate.storage import rate_limits
+    from codexgate.storage.usage_db import UsageGroup, UsageSummary, UsageTotals
 
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -94,6 +96,8 @@ def _ms(value: float | None) -> str:
 
 
 def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     # Names come from clients: literal text, escaped, cut only past CELL_LIMIT.
     names = [plain(name) for name, _ in rows]
@@ -117,6 +121,8 @@ def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) ->
 
 
 def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
     console.print(plain(f"Usage since {_iso(summary.since)} (days in UTC)"))
     print_table(_usage_table("Total", "", [("all", summary.totals)]))
     print_table(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
@@ -149,6 +155,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON document.")] = False,
     ) -> None:
         """Usage by day, model and key, and the latest rate-limit windows."""
+        import orjson
+
+        from codexgate.storage import rate_limits
+        from codexgate.storage.usage_db import UsageDBError, summarize
+
         start = parse_since(since)
         current = settings(ctx)
         try:
