@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         table = _table(views, now)
         # No cell is cut: a table wider than the terminal is printed at its full width (the terminal wraps).
         needed = Measurement.get(console, console.options.update_width(100_000), table).maximum
-        Console(highlight=False, width=max(console.width, needed)).print(table)
+        Console(highlight=False, emoji=False, width=max(console.width, needed)).print(table)
 
     @accounts_app.command("remove")
     def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:

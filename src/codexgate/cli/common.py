@@ -36,9 +36,10 @@ class _DeferredConsole:
         return getattr(self._console, name)
 
 
-#: human output goes to stderr so that ``--json`` output on stdout stays a clean document.
-err_console = cast("Console", _DeferredConsole(stderr=True, highlight=False))
-console = cast("Console", _DeferredConsole(highlight=False))
+#: human output goes to stderr so that ``--json`` output on stdout stays a clean document. No ``:emoji:``
+#: codes: the text printed is often data (a path, a name), shown as it is.
+err_console = cast("Console", _DeferredConsole(stderr=True, highlight=False, emoji=False))
+console = cast("Console", _DeferredConsole(highlight=False, emoji=False))
 
 
 @dataclass
@@ -93,24 +94,30 @@ def print_table(table: Table, target: Console | None = None) -> None:
         cell_words = [word for cell in [column.header, *column.cells] for word in str(cell).split()]
         words.update(cell_words)
         column.min_width = max(column.min_width or 0, *(cell_len(word) for word in cell_words), 0)
-    widest = Measurement.get(out, out.options.update_width(100_000), table).maximum
+    measured = Measurement.get(out, out.options.update_width(100_000), table)
+    widest = measured.maximum
 
     def whole_at(width: int) -> bool:
-        probe = Console(width=width, highlight=False, no_color=True, color_system=None, record=True, file=io.StringIO())
+        probe = Console(
+            width=width, highlight=False, emoji=False, no_color=True, color_system=None, record=True, file=io.StringIO()
+        )
         probe.print(table, crop=False)
         rendered = probe.export_text()
         fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
         return fits and all(word in rendered for word in words)
 
-    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected)
-    low, high = out.width, max(out.width, widest)
+    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected);
+    # below the table's minimum (each column as wide as its longest word) a word is cut: no need to try
+    low, high = max(out.width, min(measured.minimum, widest)), max(out.width, widest)
     if not whole_at(low):
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (low, middle) if whole_at(middle) else (middle, high)
         low = high
     width = low
-    Console(highlight=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(table)
+    Console(highlight=False, emoji=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(
+        table
+    )
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
