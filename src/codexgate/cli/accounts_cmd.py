@@ -6,30 +6,20 @@ ever printed; ``list --json`` prints each account's saved state (``AccountState.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from codexgate.cli.common import console, err_console, fail, settings
 from codexgate.cli.safe_text import plain
-from codexgate.pool.account_files import PoolPaths
-from codexgate.pool.admin import (
-    PoolAdminError,
-    account_views,
-    import_auth_file,
-    pause_account,
-    remove_account,
-    rename_account,
-    resume_account,
-)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from codexgate.pool.account_files import PoolPaths
 
 __all__ = ["pool_paths", "register"]
 
@@ -37,6 +27,8 @@ _NAME_HELP = "The account's alias (or its email when only one account has it)."
 
 
 def pool_paths(ctx: typer.Context) -> PoolPaths:
+    from codexgate.pool.account_files import PoolPaths
+
     config = settings(ctx)
     return PoolPaths(config.home, config.codex_auth_file)
 
@@ -63,6 +55,8 @@ def _window(window: Any, now: float) -> str:
 
 
 def _table(views: list[dict[str, Any]], now: float) -> Table:
+    from rich.table import Table
+
     table = Table(title="codexgate accounts")
     for column in ("name", "alias", "plan", "state", "primary", "secondary", "requests today", "tokens today"):
         table.add_column(column, no_wrap=True, overflow="fold")
@@ -92,6 +86,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Each account: name, alias, plan, state, latest windows, requests and tokens today, last error."""
+        import orjson
+        from rich.console import Console
+        from rich.measure import Measurement
+
+        from codexgate.pool.admin import account_views
+
         now = time.time()
         views = account_views(pool_paths(ctx), now, dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d"))
         if as_json:
@@ -103,11 +103,15 @@ def register(app: typer.Typer) -> None:
         table = _table(views, now)
         # No cell is cut: a table wider than the terminal is printed at its full width (the terminal wraps).
         needed = Measurement.get(console, console.options.update_width(100_000), table).maximum
-        Console(highlight=False, width=max(console.width, needed)).print(table)
+        Console(highlight=False, emoji=False, width=max(console.width, needed)).print(table)
 
     @accounts_app.command("remove")
     def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
         """Delete codexgate's own credentials of an account (the Codex CLI's file is never touched)."""
+        import asyncio
+
+        from codexgate.pool.admin import PoolAdminError, remove_account
+
         try:
             alias, removed, codex = asyncio.run(remove_account(pool_paths(ctx), name))
         except PoolAdminError as exc:
@@ -122,6 +126,8 @@ def register(app: typer.Typer) -> None:
     @accounts_app.command("pause")
     def pause(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
         """Take an account out of routing until `accounts resume` (its cooldown, if any, is kept)."""
+        from codexgate.pool.admin import PoolAdminError, pause_account
+
         try:
             entry = pause_account(pool_paths(ctx), name)
         except PoolAdminError as exc:
@@ -131,6 +137,8 @@ def register(app: typer.Typer) -> None:
     @accounts_app.command("resume")
     def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP)]) -> None:
         """Put a paused (or disabled) account back in service; a running cooldown still applies."""
+        from codexgate.pool.admin import PoolAdminError, resume_account
+
         try:
             entry = resume_account(pool_paths(ctx), name)
         except PoolAdminError as exc:
@@ -144,6 +152,8 @@ def register(app: typer.Typer) -> None:
         alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The new alias (shown in logs and metrics).")],
     ) -> None:
         """Give an account a new alias."""
+        from codexgate.pool.admin import PoolAdminError, rename_account
+
         try:
             old, new = rename_account(pool_paths(ctx), name, alias)
         except PoolAdminError as exc:
@@ -156,6 +166,10 @@ def register(app: typer.Typer) -> None:
         path: Annotated[Path, typer.Argument(metavar="PATH", help="A Codex CLI auth.json (e.g. another ~/.codex).")],
     ) -> None:
         """Add the account held in a Codex CLI auth.json (the file itself is left alone)."""
+        import asyncio
+
+        from codexgate.pool.admin import PoolAdminError, import_auth_file
+
         try:
             stored = asyncio.run(import_auth_file(pool_paths(ctx), path.expanduser()))
         except PoolAdminError as exc:

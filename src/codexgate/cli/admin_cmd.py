@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from codexgate.cli.common import err_console, fail, settings
-from codexgate.console.auth import MIN_PASSWORD_LENGTH, hash_password, write_admin_file
 
 ADMIN_FILE_NAME = "admin.json"
 
@@ -29,6 +28,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Set the console's admin password (stored as a slow hash; the console opens at /dashboard)."""
+        from codexgate.console.auth import MIN_PASSWORD_LENGTH, hash_password, write_admin_file
+
         if from_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
         else:

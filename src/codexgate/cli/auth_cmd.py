@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import sys
 import time
-import webbrowser
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
 
-from codexgate.auth.credentials import CredentialFileError, Credentials, CredentialStore
-from codexgate.auth.login import browser_login, device_login, paste_login
-from codexgate.auth.oauth_client import AuthError, TokenSet
 from codexgate.cli.common import console, err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
-from codexgate.pool.account_files import FileKind, PoolPaths, scan
-from codexgate.pool.accounts import AccountState
-from codexgate.pool.admin import PoolAdminError, StoredAccount, account_views, remove_account, store_credentials
-from codexgate.storage import rate_limits
+
+if TYPE_CHECKING:
+    from codexgate.auth.credentials import Credentials, CredentialStore
+    from codexgate.auth.oauth_client import TokenSet
+    from codexgate.pool.account_files import PoolPaths
+    from codexgate.pool.admin import StoredAccount
 
 
 def _has_browser() -> bool:
@@ -56,6 +51,9 @@ def serving_problem(credentials: Credentials | None, views: list[dict[str, Any]]
 
 
 def _pool_views(config: Any) -> list[dict[str, Any]]:
+    from codexgate.pool.account_files import PoolPaths
+    from codexgate.pool.admin import PoolAdminError, account_views
+
     if not config.home.exists():
         return []
     now = time.time()
@@ -100,6 +98,9 @@ def status_document(
 def pool_status(paths: PoolPaths, now: float) -> list[dict[str, Any]]:
     """Each pool account's alias, state, windows and today's figures, and whether it can serve now
     (from the server's last saved states and the operator's latest word; no token, no email)."""
+    from codexgate.pool.accounts import AccountState
+    from codexgate.pool.admin import PoolAdminError, account_views
+
     if not (paths.accounts_dir.exists() or paths.legacy_file.exists() or paths.codex_file.exists()):
         return []
     today = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
@@ -139,6 +140,8 @@ def _window_text(window: Any) -> str:
 
 
 def print_pool(accounts: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title="accounts")
     for column in ("alias", "state", "primary", "secondary", "requests today", "tokens today"):
         table.add_column(column, no_wrap=True, overflow="fold")
@@ -163,6 +166,14 @@ def register(app: typer.Typer) -> None:
         no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL, don't open a browser.")] = False,
     ) -> None:
         """Sign in with your ChatGPT account (the Codex CLI's OAuth login)."""
+        import asyncio
+        import webbrowser
+
+        from codexgate.auth.login import browser_login, device_login, paste_login
+        from codexgate.auth.oauth_client import AuthError
+        from codexgate.pool.account_files import PoolPaths
+        from codexgate.pool.admin import PoolAdminError, store_credentials
+
         config = settings(ctx)
         show: Callable[[str], None] = lambda text: err_console.print(text, markup=False, soft_wrap=True)  # noqa: E731
         paths = PoolPaths(config.home, config.codex_auth_file)
@@ -221,6 +232,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Remove codexgate's own credentials of an account (the Codex CLI's file is left alone)."""
+        import asyncio
+
+        from codexgate.pool.account_files import FileKind, PoolPaths, scan
+        from codexgate.pool.admin import PoolAdminError, remove_account
+
         config = settings(ctx)
         paths = PoolPaths(config.home, config.codex_auth_file)
         if name is None:
@@ -255,6 +271,12 @@ def register(app: typer.Typer) -> None:
 
         Exits 1 when no credentials can serve (not signed in, or the sign-in was rejected and a refresh
         cannot fix it); an expired access token that a refresh will renew is fine."""
+        import orjson
+        from rich.table import Table
+
+        from codexgate.auth.credentials import CredentialFileError, CredentialStore
+        from codexgate.storage import rate_limits
+
         config = settings(ctx)
         store = CredentialStore(config.auth_file, config.codex_auth_file)
         try:
@@ -263,6 +285,8 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         problem = serving_problem(credentials, _pool_views(config) if credentials else [], time.time())
         document = status_document(credentials, store, rate_limits.load(config.rate_limits_file), problem)
+        from codexgate.pool.account_files import PoolPaths
+
         accounts = pool_status(PoolPaths(config.home, config.codex_auth_file), time.time())
         document["accounts"] = accounts
         # exit 1 only when no account can serve (none signed in, or every one cooling, paused, disabled …;

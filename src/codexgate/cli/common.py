@@ -5,21 +5,41 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
 
 from codexgate.cli.safe_text import plain
-from codexgate.config import LoadedSettings, Settings, SettingsError, load_settings
 
-#: human output goes to stderr so that ``--json`` output on stdout stays a clean document.
-err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from codexgate.config import LoadedSettings, Settings
+
+# rich's console and the settings stack (pydantic) are imported when a command first uses them, so that
+# ``--version``, ``--help`` and the commands that print nothing start without them.
+
+
+class _DeferredConsole:
+    """A rich ``Console`` made on first use, with the options given here; every attribute is the console's."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+#: human output goes to stderr so that ``--json`` output on stdout stays a clean document. No ``:emoji:``
+#: codes: the text printed is often data (a path, a name), shown as it is.
+err_console = cast("Console", _DeferredConsole(stderr=True, highlight=False, emoji=False))
+console = cast("Console", _DeferredConsole(highlight=False, emoji=False))
 
 
 @dataclass
@@ -62,6 +82,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def print_table(table: Table, target: Console | None = None) -> None:
     """Print ``table`` without cutting a cell: cells wrap between words and never end in an ellipsis; when
     the words do not fit the terminal the table is printed wider (the terminal wraps its lines)."""
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.measure import Measurement
+
     out = target or console
     words: set[str] = set()
     for column in table.columns:
@@ -70,27 +94,35 @@ def print_table(table: Table, target: Console | None = None) -> None:
         cell_words = [word for cell in [column.header, *column.cells] for word in str(cell).split()]
         words.update(cell_words)
         column.min_width = max(column.min_width or 0, *(cell_len(word) for word in cell_words), 0)
-    widest = Measurement.get(out, out.options.update_width(100_000), table).maximum
+    measured = Measurement.get(out, out.options.update_width(100_000), table)
+    widest = measured.maximum
 
     def whole_at(width: int) -> bool:
-        probe = Console(width=width, highlight=False, no_color=True, color_system=None, record=True, file=io.StringIO())
+        probe = Console(
+            width=width, highlight=False, emoji=False, no_color=True, color_system=None, record=True, file=io.StringIO()
+        )
         probe.print(table, crop=False)
         rendered = probe.export_text()
         fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
         return fits and all(word in rendered for word in words)
 
-    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected)
-    low, high = out.width, max(out.width, widest)
+    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected);
+    # below the table's minimum (each column as wide as its longest word) a word is cut: no need to try
+    low, high = max(out.width, min(measured.minimum, widest)), max(out.width, widest)
     if not whole_at(low):
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (low, middle) if whole_at(middle) else (middle, high)
         low = high
     width = low
-    Console(highlight=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(table)
+    Console(highlight=False, emoji=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(
+        table
+    )
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    from rich.text import Text
+
     # The message often holds data (a path, a name, an upstream text): literal, never markup.
     text = plain(message, limit=4000, keep_newlines=True)
     err_console.print(Text("error:", style="red") + " " + text, soft_wrap=True)
@@ -99,6 +131,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def load(ctx: typer.Context, extra_flags: dict[str, Any] | None = None) -> LoadedSettings:
     """Settings for this command: global ``--config``/``--home`` plus command flags. Exit 2 if bad."""
+    from codexgate.config import SettingsError, load_settings
+
     options = ctx.find_object(GlobalOptions) or GlobalOptions()
     try:
         return load_settings(config_file=options.config, flags={**options.flags, **(extra_flags or {})})

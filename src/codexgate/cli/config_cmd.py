@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 import typer
-from rich.table import Table
 
 from codexgate.cli.common import load, print_table
 from codexgate.cli.safe_text import plain
-from codexgate.config import describe_settings, effective_settings, env_name, flag_name
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +20,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Print every setting, its value, its source (default, file, env or flag) and what it means."""
+        import orjson
+        from rich.table import Table
+
+        from codexgate.config import describe_settings, effective_settings, env_name, flag_name
+
         loaded = load(ctx)
         rows = effective_settings(loaded)
         meanings = {info.name: info.meaning for info in describe_settings()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -10,9 +9,6 @@ from typing import Annotated
 import typer
 
 from codexgate.cli.common import console, fail, settings
-from codexgate.files import atomic_write_text, ensure_private_dir
-from codexgate.upstream.capture import capture_codex_prompt
-from codexgate.upstream.instructions import DEFAULT_CAPTURE, capture_file, instruction_source
 
 
 def find_codex(explicit: Path | None) -> str | None:
@@ -36,6 +32,12 @@ def register(app: typer.Typer) -> None:
         as_default: Annotated[bool, typer.Option("--default", help="Also use it for every other model.")] = False,
     ) -> None:
         """Run your installed Codex CLI once against a local endpoint and keep its system prompt."""
+        import asyncio
+
+        from codexgate.files import atomic_write_text, ensure_private_dir
+        from codexgate.upstream.capture import capture_codex_prompt
+        from codexgate.upstream.instructions import DEFAULT_CAPTURE, capture_file
+
         config = settings(ctx)
         binary = find_codex(codex)
         if binary is None:
@@ -58,5 +60,7 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str, typer.Option("--model", help="Model to check.")] = "gpt-5",
     ) -> None:
         """Say which instructions source a request for MODEL without a system prompt would use."""
+        from codexgate.upstream.instructions import instruction_source
+
         kind, path = instruction_source(settings(ctx), model)
         console.print(f"{model}: {kind}" + (f" ({path})" if path else " (codexgate's one-line default)"))

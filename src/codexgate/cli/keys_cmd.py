@@ -11,24 +11,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
 
 from codexgate.cli.common import err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
-from codexgate.storage.api_keys import KeyInfo, KeyStore, KeyStoreError
-from codexgate.storage.budgets import (
-    BUDGETS_FILE_NAME,
-    NO_LIMITS,
-    TOKEN_WINDOWS,
-    BudgetTracker,
-    KeyLimits,
-    KeyUsage,
-    parse_expiry,
-)
+
+if TYPE_CHECKING:
+    from codexgate.storage.api_keys import KeyInfo, KeyStore
+    from codexgate.storage.budgets import KeyLimits, KeyUsage
 
 _LIMIT_HELP = "Limits (token budgets count input + output tokens, cached input included; calendar windows in UTC)"
 
@@ -52,6 +44,8 @@ ExpiresOption = Annotated[
 
 
 def _store(ctx: typer.Context) -> KeyStore:
+    from codexgate.storage.api_keys import KeyStore
+
     return KeyStore(settings(ctx).keys_file)
 
 
@@ -60,6 +54,8 @@ def _when(timestamp: float) -> str:
 
 
 def _limits(base: KeyLimits, **given: Any) -> KeyLimits:
+    from codexgate.storage.budgets import KeyLimits, parse_expiry
+
     values: dict[str, Any] = {
         name: getattr(base, name)
         for name in (
@@ -88,6 +84,8 @@ def _limits(base: KeyLimits, **given: Any) -> KeyLimits:
 
 
 def _usage_text(info: KeyInfo, usage: KeyUsage) -> str:
+    from codexgate.storage.budgets import TOKEN_WINDOWS
+
     parts = []
     for window in TOKEN_WINDOWS:
         budget = info.limits.token_budget(window)
@@ -129,6 +127,9 @@ def register(app: typer.Typer) -> None:
         expires: ExpiresOption = None,
     ) -> None:
         """Create a key and print it once, alone on the last line of stdout."""
+        from codexgate.storage.api_keys import KeyStore, KeyStoreError
+        from codexgate.storage.budgets import NO_LIMITS
+
         limits = _limits(
             NO_LIMITS,
             tokens_per_day=tokens_per_day,
@@ -169,6 +170,9 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Change a key's limits (options not given keep theirs); a running gateway applies them within a second."""
+        from codexgate.storage.api_keys import KeyStoreError
+        from codexgate.storage.budgets import NO_LIMITS, TOKEN_WINDOWS
+
         store = _store(ctx)
         try:
             current = store.list()
@@ -208,6 +212,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List the keys: name, id, creation time, limits and use against budgets (never the key or its hash)."""
+        import orjson
+        from rich.table import Table
+
+        from codexgate.storage.api_keys import KeyStore, KeyStoreError
+        from codexgate.storage.budgets import BUDGETS_FILE_NAME, NO_LIMITS, BudgetTracker
+
         loaded = settings(ctx)
         try:
             keys = KeyStore(loaded.keys_file).list()
@@ -254,6 +264,8 @@ def register(app: typer.Typer) -> None:
         name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or id.")],
     ) -> None:
         """Revoke a key; a running gateway rejects it within a second."""
+        from codexgate.storage.api_keys import KeyStore, KeyStoreError
+
         keys_file = settings(ctx).keys_file
         store = KeyStore(keys_file)
         try:

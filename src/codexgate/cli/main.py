@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from codexgate import __version__
 from codexgate.cli.common import GlobalOptions, hoist_global_options
 
 app = typer.Typer(
@@ -38,6 +37,8 @@ COMMAND_MODULES = [
 
 def _version(value: bool) -> None:
     if value:
+        from codexgate import __version__
+
         typer.echo(f"codexgate {__version__}")
         raise typer.Exit()
 

@@ -9,22 +9,25 @@ only the server's home directory.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from codexgate.cli.common import console, fail, settings
-from codexgate.upstream.models import REFRESH_DONE_FILE, REFRESH_REQUEST_FILE
 
 __all__ = ["register", "request_refresh"]
 
 
 def request_refresh(home: Path, *, timeout: float, poll: float = 0.1) -> dict[str, Any] | None:
     """Ask the server serving ``home`` for a refresh; its report, or None when none came in ``timeout`` s."""
+    import secrets
+
+    import orjson
+
+    from codexgate.upstream.models import REFRESH_DONE_FILE, REFRESH_REQUEST_FILE
+
     home.mkdir(parents=True, exist_ok=True)
     nonce = secrets.token_hex(16)
     request_path = home / REFRESH_REQUEST_FILE
@@ -55,6 +58,8 @@ def register(app: typer.Typer) -> None:
         json_output: Annotated[bool, typer.Option("--json", help="print the server's report as JSON")] = False,
     ) -> None:
         """Make the running server fetch the model catalog now (a new model or effort is then usable)."""
+        import orjson
+
         home = settings(ctx).home
         report = request_refresh(home, timeout=timeout)
         if report is None:

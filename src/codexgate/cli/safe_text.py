@@ -8,9 +8,10 @@ longer than ``limit`` characters cut with an ellipsis.
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
 
-from codexgate.observability.logging import escape_controls
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["CELL_LIMIT", "plain"]
 
@@ -19,6 +20,10 @@ CELL_LIMIT = 200  # characters of one value: real names are far shorter
 
 def plain(value: object, limit: int = CELL_LIMIT, *, keep_newlines: bool = False) -> Text:
     """``value`` as literal terminal text (``None`` shows as ``-``); ``keep_newlines`` for messages."""
+    from rich.text import Text
+
+    from codexgate.observability.logging import escape_controls
+
     text = "-" if value is None else str(value)
     if len(text) > limit:
         text = text[:limit] + "…"

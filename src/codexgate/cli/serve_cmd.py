@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperCommand
 
 from codexgate.cli.common import err_console, fail, load
-from codexgate.config import SettingInfo, SettingsError, describe_settings, flag_name, parse_flag_args
+
+if TYPE_CHECKING:
+    from codexgate.config import SettingInfo
 
 
 def setting_help_line(info: SettingInfo) -> str:
     """``--port INT (default 8000): meaning``; a boolean as the flag pair it is (``--x / --no-x``)."""
+    from codexgate.config import flag_name
+
     flag = flag_name(info.name)
     if info.type == "bool":
         usage = f"{flag} / --no-{flag[2:]}"
@@ -23,21 +29,43 @@ def setting_help_line(info: SettingInfo) -> str:
     return f"{usage} (default {default}): {info.meaning}"
 
 
-SERVE_HELP = (
+#: the first paragraph of ``serve --help``: all that the command list of ``codexgate --help`` shows.
+SERVE_SHORT_HELP = (
     "Run the gateway. Every setting is also a flag (and a CODEXGATE_* variable, and a key of the config "
     "file); `codexgate config show` prints their values and sources. Exit codes: 0 stopped cleanly, "
-    "1 runtime failure (e.g. the port is in use), 2 usage or configuration error.\n\nSettings:\n\n"
-    + "\n\n".join(setting_help_line(info) for info in describe_settings())
+    "1 runtime failure (e.g. the port is in use), 2 usage or configuration error."
 )
+
+
+def serve_help() -> str:
+    """The full help: the head and one line per setting (read off the settings model)."""
+    from codexgate.config import describe_settings
+
+    return SERVE_SHORT_HELP + "\n\nSettings:\n\n" + "\n\n".join(setting_help_line(i) for i in describe_settings())
+
+
+class ServeCommand(TyperCommand):
+    """Builds its help text only when it is shown: no other command loads the settings model to start."""
+
+    @property
+    def help(self) -> str:
+        return serve_help()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass
 
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "serve",
-        help=SERVE_HELP,
+        cls=ServeCommand,
+        short_help=SERVE_SHORT_HELP,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )
     def serve(ctx: typer.Context) -> None:
+        from codexgate.config import SettingsError, parse_flag_args
+
         try:
             flags = parse_flag_args(list(ctx.args))
         except SettingsError as exc:

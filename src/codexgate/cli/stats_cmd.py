@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
 
 from codexgate.cli.auth_cmd import pool_status, print_pool
 from codexgate.cli.common import console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
-from codexgate.pool.account_files import PoolPaths
-from codexgate.storage import rate_limits
-from codexgate.storage.usage_db import UsageDBError, UsageGroup, UsageSummary, UsageTotals, summarize
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from codexgate.storage import rate_limits
+    from codexgate.storage.usage_db import UsageGroup, UsageSummary, UsageTotals
 
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -96,6 +97,8 @@ def _ms(value: float | None) -> str:
 
 
 def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     # Names come from clients: literal text, escaped, cut only past CELL_LIMIT.
     names = [plain(name) for name, _ in rows]
@@ -119,6 +122,8 @@ def _usage_table(title: str, label: str, rows: list[tuple[str, UsageTotals]]) ->
 
 
 def _print_tables(summary: UsageSummary, limits: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
     console.print(plain(f"Usage since {_iso(summary.since)} (days in UTC)"))
     print_table(_usage_table("Total", "", [("all", summary.totals)]))
     print_table(_usage_table("By day", "day", [(g.group, g.totals) for g in summary.by_day]))
@@ -154,6 +159,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print only a JSON document.")] = False,
     ) -> None:
         """Usage by day, model and key, and the latest rate-limit windows."""
+        import orjson
+
+        from codexgate.storage import rate_limits
+        from codexgate.storage.usage_db import UsageDBError, summarize
+
         start = parse_since(since)
         current = settings(ctx)
         try:
@@ -161,6 +171,8 @@ def register(app: typer.Typer) -> None:
         except UsageDBError as exc:
             fail(str(exc))
         limits = rate_limit_view(rate_limits.load(current.rate_limits_file))
+        from codexgate.pool.account_files import PoolPaths
+
         accounts = pool_status(PoolPaths(current.home, current.codex_auth_file), time.time())
         if as_json:
             document = stats_document(summary, str(current.database_path), limits)
