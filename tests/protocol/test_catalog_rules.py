@@ -162,7 +162,7 @@ slugs = st.from_regex(r"[a-z][a-z0-9.]{0,6}(-[a-z0-9.]{1,6}){0,3}", fullmatch=Tr
 levels = st.lists(st.sampled_from([*KNOWN_EFFORTS, "turbo"]), min_size=0, max_size=5, unique=True)
 
 
-@given(st.lists(st.tuples(slugs, levels), min_size=1, max_size=6), st.data())
+@given(st.lists(st.tuples(slugs, levels), min_size=1, max_size=6, unique_by=lambda model: model[0]), st.data())
 def test_resolve_properties(models: list[tuple[str, list[str]]], data: st.DataObject) -> None:
     rules = ModelRules.from_catalog_json([raw_entry(slug, tuple(efforts)) for slug, efforts in models])
     known = {entry.slug for entry in rules.entries}
