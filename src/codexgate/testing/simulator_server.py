@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from codexgate.testing.accounts import AccountLimits, account_of
+from codexgate.testing.accounts import AccountLimits, account_of, in_stream_limit_events
 from codexgate.testing.demo_auth import TokenIssuer
 from codexgate.testing.http_errors import http_error
 from codexgate.testing.models_catalog import default_models
@@ -292,7 +292,7 @@ class UpstreamSimulator:
         limit_headers = self._account_limit_headers(record)
         rejection = self._auth_rejection(record)
         if rejection is None:
-            refused = self._account_refusal(record, limit_headers)
+            refused = await self._account_refusal(request, record, limit_headers)
             if refused is not None:
                 return refused
         if rejection is None and self.validate:
@@ -342,10 +342,11 @@ class UpstreamSimulator:
         return response
 
     # -- several accounts ----------------------------------------------------------------------
-    def set_limit(self, account_id: str, remaining_requests: int, resets_in: float) -> None:
+    def set_limit(self, account_id: str, remaining_requests: int, resets_in: float, *, in_stream: bool = False) -> None:
         """``account_id`` serves ``remaining_requests`` more requests, then gets ``usage_limit_reached``
-        429s for ``resets_in`` seconds (after which it serves again)."""
-        self.accounts.set_limit(account_id, remaining_requests, resets_in)
+        429s for ``resets_in`` seconds (after which it serves again); ``in_stream``: the limit comes in a
+        200 stream before any output instead (see :func:`~codexgate.testing.accounts.in_stream_limit_events`)."""
+        self.accounts.set_limit(account_id, remaining_requests, resets_in, in_stream=in_stream)
 
     def set_account_rate_limits(self, account_id: str, rate_limits: RateLimits) -> None:
         """The ``x-codex-*`` figures of ``account_id``'s answers (others get :attr:`rate_limits`)."""
@@ -360,16 +361,37 @@ class UpstreamSimulator:
         figures = self.accounts.rate_limits.get(record.account or "", self.rate_limits)
         return figures.headers()
 
-    def _account_refusal(self, record: RecordedRequest, limit_headers: dict[str, str]) -> web.Response | None:
+    async def _account_refusal(
+        self, request: web.BaseRequest, record: RecordedRequest, limit_headers: dict[str, str]
+    ) -> web.StreamResponse | None:
         refused = self.accounts.refusal(record.account, self.rate_limits.plan_type)
         if refused is None:
             return None
-        status, body = refused
-        record.status = status
         record.scenario = "account_usage_limit"
-        record.outcome = "http_error"
-        headers = {"x-request-id": record.request_id, "content-type": "application/json", **limit_headers}
-        return web.Response(status=status, body=body, headers=headers)
+        if not refused.in_stream:
+            record.status = 429
+            record.outcome = "http_error"
+            headers = {"x-request-id": record.request_id, "content-type": "application/json", **limit_headers}
+            return web.Response(status=429, body=refused.body(), headers=headers)
+        body = record.json if isinstance(record.json, dict) else {}
+        events = in_stream_limit_events(body, str(body.get("model") or ""), refused.error)
+        headers = {"x-request-id": record.request_id, **STREAM_HEADERS, **limit_headers}
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        record.status = 200
+        record.headers_sent_at = time.monotonic()
+        chunks: list[tuple[str, bytes]] = [(str(event["type"]), encode_event(event)) for event in events]
+        if self.rate_limits_event:
+            figures = self.accounts.rate_limits.get(record.account or "", self.rate_limits)
+            chunks.insert(0, ("codex.rate_limits", encode_event(figures.event())))
+        try:
+            await self._write_each(record, response, chunks, 0.0)
+        except ConnectionError:
+            record.finish("disconnected")
+            return response
+        record.finish("usage_limit_in_stream")
+        await response.write_eof()
+        return response
 
     def _chunks(
         self, scenario: Scenario, events: Iterator[Event], rate_limits_event: bool

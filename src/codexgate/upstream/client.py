@@ -157,6 +157,19 @@ class UpstreamStream:
         watch.waiting_since = 0.0
         return data
 
+    def unread(self, data: bytes) -> None:
+        """Push ``data`` back: the next :meth:`read` returns it before the socket's bytes (nothing is
+        added to the reads after that one)."""
+        if not data:
+            return
+        readany = self._readany
+
+        async def pushed_back() -> bytes:
+            self._readany = readany
+            return data
+
+        self._readany = pushed_back
+
     def codex_headers(self) -> dict[str, str]:
         """The ``x-codex-*`` headers, passed on to the client."""
         return codex_headers(self.response.headers)

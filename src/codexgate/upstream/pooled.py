@@ -17,9 +17,12 @@
      usable account out: see :mod:`codexgate.pool.routing`);
    - any other error (a 400 for the request itself) reaches the client as it is.
 
-   A usage limit reported only *inside* a 200 stream is not failed over: by then the stream belongs to
-   the client's answer (the client sees the backend's error event, and the account's windows are updated
-   from the stream's rate-limit event as usual).
+   With more than one account, the head of a 200 stream is read ahead (:mod:`codexgate.upstream.read_ahead`,
+   every byte handed on to the consumer): a ``usage_limit_reached`` reported in the stream (an ``error``
+   event or ``response.failed``) before any output is failed over like the 429 (the stream is closed, the
+   account cools until the event's ``resets_at``, else ``resets_in_seconds`` from now), and so is a read
+   that fails there (a transient failure). Once output has begun, an error reaches the client as it is.
+   With a single account nothing is read ahead: the client sees the backend's error event as before.
 4. When no account can serve: the router's refusal (429 with the earliest reset and ``Retry-After`` when
    accounts are cooling), or the last upstream error when every usable account failed this request or
    the pool has a single account (so one account behaves exactly as before pools existed).
@@ -36,12 +39,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
-
-import orjson
 
 from codexgate.errors import APIError
 from codexgate.pool import health
@@ -51,6 +52,8 @@ from codexgate.pool.router import Router
 from codexgate.pool.sticky import content_key
 from codexgate.storage import rate_limits
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
+from codexgate.upstream.content_scan import ContentScanner, content_keys, scanning
+from codexgate.upstream.read_ahead import read_ahead
 
 __all__ = [
     "AccountSource",
@@ -64,10 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("codexgate.upstream")
-
-_MARKER = b'"encrypted_content"'
-_BOUND_TYPES = frozenset(("reasoning", "compaction", "compaction_summary"))
-_COMPACTION_TYPES = frozenset(("compaction", "compaction_summary"))
 
 
 class AccountSource(Protocol):
@@ -180,83 +179,15 @@ def usage_day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def content_keys(body: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(reasoning keys, compaction keys)`` of the encrypted items in a Responses body's ``input``."""
-    items = body.get("input")
-    if not isinstance(items, list):
-        return (), ()
-    reasoning: list[str] = []
-    compaction: list[str] = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind not in _BOUND_TYPES:
-            continue
-        encrypted = item.get("encrypted_content")
-        if isinstance(encrypted, str) and encrypted:
-            (compaction if kind in _COMPACTION_TYPES else reasoning).append(content_key(encrypted))
-    return tuple(reasoning), tuple(compaction)
-
-
-class ContentScanner:
-    """Finds the encrypted items of an answer in its raw SSE bytes and binds them to the account.
-
-    Only complete lines that contain ``"encrypted_content"`` are parsed (a memchr-fast search per read)."""
-
-    __slots__ = ("_account_key", "_pending", "_router")
-
-    def __init__(self, router: Router, account_key: str) -> None:
-        self._router = router
-        self._account_key = account_key
-        self._pending = b""
-
-    def feed(self, data: bytes) -> None:
-        buffer = self._pending + data if self._pending else data
-        end = buffer.rfind(b"\n")
-        if end < 0:
-            self._pending = buffer
-            return
-        self._pending = buffer[end + 1 :]
-        if _MARKER not in buffer[:end]:
-            return
-        for line in buffer[:end].split(b"\n"):
-            if _MARKER in line and line.startswith(b"data:"):
-                self._take(line[5:])
-
-    def _take(self, raw: bytes) -> None:
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
-            return
-        items: list[Any] = []
-        item = event.get("item")
-        if isinstance(item, dict):
-            items.append(item)
-        response = event.get("response")
-        if isinstance(response, dict) and isinstance(response.get("output"), list):
-            items.extend(response["output"])
-        keys = [
-            content_key(found["encrypted_content"])
-            for found in items
-            if isinstance(found, dict)
-            and found.get("type") in _BOUND_TYPES
-            and isinstance(found.get("encrypted_content"), str)
-            and found["encrypted_content"]
-        ]
-        if keys:
-            self._router.remember_content(keys, self._account_key, time.time())
-
-
-def _scanning(read: Callable[[], Awaitable[bytes]], scanner: ContentScanner) -> Callable[[], Awaitable[bytes]]:
-    async def scanned() -> bytes:
-        data = await read()
-        scanner.feed(data)
-        return data
-
-    return scanned
+def _resets_at(extra: Mapping[str, Any], now: float) -> float | None:
+    """A usage limit's reset time: its ``resets_at``, else ``now`` + its ``resets_in_seconds``."""
+    resets_at = extra.get("resets_at")
+    if isinstance(resets_at, int | float) and not isinstance(resets_at, bool):
+        return float(resets_at)
+    seconds = extra.get("resets_in_seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return now + float(seconds)
+    return None
 
 
 class PooledUpstream:
@@ -320,6 +251,9 @@ class PooledUpstream:
                     client_headers=client_headers,
                     tokens=_AccountTokens(source, account.key),
                 )
+                if many:
+                    stream._readany = scanning(stream._readany, ContentScanner(self.router, account.key))
+                    await self._read_ahead(stream, account)
             except APIError as error:
                 health.end_stream(account)
                 self.update_windows(account, error.headers)
@@ -340,10 +274,24 @@ class PooledUpstream:
                 raise
             health.success(account)
             stream.on_close = partial(health.end_stream, account)
-            if many:
-                stream._readany = _scanning(stream._readany, ContentScanner(self.router, account.key))
             asyncio.get_running_loop().call_soon(self.update_windows, account, stream.headers)
             return Opened(stream, account)
+
+    async def _read_ahead(self, stream: UpstreamStream, account: AccountState) -> None:
+        """Raise the usage limit the stream reports before any output (the stream closed); else leave the
+        stream to be read from its first byte. A failed read closes the stream and raises its error."""
+        try:
+            head = await read_ahead(stream)
+        except BaseException:
+            stream.close()
+            raise
+        if head.usage_limit is None:
+            return
+        stream.close()
+        self.update_windows(account, stream.headers)
+        for event in head.rate_limit_events:
+            self.update_windows_from_event(account, event)
+        raise head.usage_limit
 
     def _refusal(self, refusal: Any, accounts: Mapping[str, AccountState], last_error: APIError | None) -> APIError:
         assert refusal is not None
@@ -357,10 +305,7 @@ class PooledUpstream:
         """Apply the error to the account's health; whether another account should get the request."""
         status, code = error.status_code, error.code
         if code == "usage_limit_reached":
-            resets_at = error.extra.get("resets_at")
-            health.usage_limit(
-                account, float(resets_at) if isinstance(resets_at, int | float) else None, now, "usage limit reached"
-            )
+            health.usage_limit(account, _resets_at(error.extra, now), now, "usage limit reached")
             logger.info("account %s reached its usage limit", account.alias)
             return True
         if code == "usage_not_included":
