@@ -111,6 +111,12 @@ class TranslationSettings(_Section):
 class StorageSettings(_Section):
     home: Path = Field(Path("~/.codexgate"), description="codexgate's data dir (config, database, credentials)")
     database: Path | None = Field(None, description="usage database path (default: $CODEXGATE_HOME/usage.db)")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://… URL: usage rows go to PostgreSQL, shared by several instances "
+        "(default: none = the SQLite file)",
+        pattern=r"^postgres(ql)?://",
+    )
     usage_retention_days: int = Field(90, ge=0, description="days usage rows are kept (0 = forever)")
     admin_password_hash: str | None = Field(
         None, description="the dashboard's admin password as a hash (`codexgate admin set-password` writes one)"
