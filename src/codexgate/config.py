@@ -113,7 +113,7 @@ class StorageSettings(_Section):
     database: Path | None = Field(None, description="usage database path (default: $CODEXGATE_HOME/usage.db)")
     database_url: str | None = Field(
         None,
-        description="postgresql://… URL: usage rows go to PostgreSQL, shared by several instances "
+        description="a postgresql:// URL: usage rows go to PostgreSQL, shared by several instances "
         "(default: none = the SQLite file)",
         pattern=r"^postgres(ql)?://",
     )
@@ -226,7 +226,7 @@ def setting_fields(settings_cls: type[BaseModel] = Settings) -> dict[str, tuple[
 SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields().items()}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
-SECRET_MARKERS = ("token", "secret", "password", "api_key")
+SECRET_MARKERS = ("token", "secret", "password", "api_key", "database_url")  # database_url may hold a password
 
 Source = Literal["default", "file", "env", "flag"]
 

@@ -297,3 +297,17 @@ def test_past_the_bound_rows_are_counted_as_dropped(
     password = pg_url.split("@")[0].rsplit(":", 1)[1]
     assert any(":***@" in r.getMessage() for r in caplog.records)  # the outage line names the server...
     assert not any(password in r.getMessage() for r in caplog.records)  # ...without its password
+
+
+def test_the_setting_takes_only_postgresql_urls_and_is_never_shown(tmp_path: Path) -> None:
+    from codexgate.config import SettingsError, load_settings
+
+    url = "postgresql://gate:pw-not-to-show-42@127.0.0.1:5432/usage"
+    assert load_settings(flags={}, env={"CODEXGATE_DATABASE_URL": url}).settings.storage.database_url == url
+    with pytest.raises(SettingsError, match="database_url"):
+        load_settings(flags={}, env={"CODEXGATE_DATABASE_URL": "mysql://gate@127.0.0.1/usage"})
+    shown = run_cli(
+        ["config", "show"], cli_env(tmp_path, CODEXGATE_HOME=str(tmp_path / "h"), CODEXGATE_DATABASE_URL=url)
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "database_url" in shown.stdout and "pw-not-to-show-42" not in shown.stdout + shown.stderr
