@@ -9,6 +9,7 @@ import socket
 import socketserver
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, suppress
 from pathlib import Path
@@ -311,3 +312,15 @@ def test_the_setting_takes_only_postgresql_urls_and_is_never_shown(tmp_path: Pat
     )
     assert shown.returncode == 0, shown.stderr
     assert "database_url" in shown.stdout and "pw-not-to-show-42" not in shown.stdout + shown.stderr
+
+
+def test_closing_during_an_outage_gives_up_after_the_grace(pg_url: str, relay: Forwarder) -> None:
+    writer = UsageWriter(through(pg_url, relay.port), batch_size=1, outage_retry_max=0.1, outage_grace=0.5)
+    writer.open()
+    for n in range(1, 21):
+        assert writer.submit(record(n))
+    started = time.monotonic()
+    writer.close(timeout=20)
+    took = time.monotonic() - started
+    assert 0.4 < took < 10  # waited the grace once, not once per batch
+    assert writer.dropped == 20 and writer.written == 0

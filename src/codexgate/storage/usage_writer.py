@@ -11,7 +11,8 @@ returns: nothing is lost on a clean shutdown. If the queue is full (the disk can
 
 The target is the SQLite file, or a ``postgresql://`` URL (the setting ``database_url``). When
 PostgreSQL cannot be reached the batch in hand is kept and retried (backing off up to
-``outage_retry_max`` seconds) while new rows wait in the queue; past ``max_queue`` they are counted in
+``outage_retry_max`` seconds) while new rows wait in the queue; past ``max_queue`` (plus the batch in
+hand) they are counted in
 :attr:`UsageWriter.dropped` with one log line, and requests go on. On close during an outage the thread
 keeps trying for ``outage_grace`` seconds, then counts what is left as dropped.
 
@@ -131,6 +132,8 @@ class UsageWriter:
         self.outage_retry_max = outage_retry_max
         self.outage_grace = outage_grace
         self._closing = threading.Event()  # close() was called: an outage is waited out only so long
+        self._closing_at = 0.0
+        self._abandoned = False  # closing during an outage and past the grace: the rest is dropped untried
         #: True while the database cannot be reached (rows are held and retried)
         self.unreachable = False
         self.retention_days = retention_days
@@ -199,6 +202,7 @@ class UsageWriter:
             if pending:
                 logger.warning("usage writer closed before it was opened; %d record(s) not written", pending)
             return
+        self._closing_at = time.monotonic()
         self._closing.set()
         self._queue.put(_STOP)  # blocking is fine here: close() is not on the request path
         self._wake.set()
@@ -274,17 +278,16 @@ class UsageWriter:
         if not records:
             return
         failures = outages = 0
-        waited_since: float | None = None
         while True:
+            if self._abandoned:
+                self._drop("the usage database stayed unreachable while closing", len(records))
+                return
             try:
                 self._store.insert(records)
             except self._store.errors as exc:
                 if self._store.unavailable(exc):
-                    waited_since = waited_since or time.monotonic()
                     outages += 1
-                    if not self._wait_out_outage(exc, waited_since, outages):
-                        self._drop("the usage database stayed unreachable while closing", len(records))
-                        return
+                    self._wait_out_outage(exc, outages)
                     continue
                 failures += 1
                 if failures > len(RETRY_DELAYS):
@@ -301,8 +304,8 @@ class UsageWriter:
                     logger.warning("usage database %s reachable again; held rows written", self._store.describe())
                 return
 
-    def _wait_out_outage(self, exc: BaseException, since: float, attempt: int) -> bool:
-        """Rest before the next attempt; False once closing and the grace period is spent."""
+    def _wait_out_outage(self, exc: BaseException, attempt: int) -> None:
+        """Rest before the next attempt; once closing and ``outage_grace`` is spent, give up on the rest."""
         if not self.unreachable:
             self.unreachable = True
             logger.warning(
@@ -311,14 +314,15 @@ class UsageWriter:
                 exc,
                 self.max_queue,
             )
-        if self._closing.is_set() and time.monotonic() - since >= self.outage_grace:
-            return False
+        if self._closing.is_set() and time.monotonic() - self._closing_at >= self.outage_grace:
+            self._abandoned = True
+            logger.error("usage database %s still unreachable at shutdown: queued rows dropped", self._store.describe())
+            return
         delay = min(self.outage_retry_max, 0.05 * 2 ** min(attempt, 8))
         if self._closing.is_set():
             time.sleep(delay)
         else:
             self._closing.wait(delay)  # a close cuts the rest short
-        return True
 
     def _purge_if_due(self) -> None:
         if self.retention_days <= 0 or self.unreachable:
@@ -330,7 +334,10 @@ class UsageWriter:
         try:
             removed = self._store.purge(self.retention_days)
         except self._store.errors as exc:
-            logger.warning("usage retention purge failed: %s", exc)
+            if self._store.unavailable(exc):  # the outage is logged by the write path; try again soon
+                self._next_purge = now + 60.0
+            else:
+                logger.warning("usage retention purge failed: %s", exc)
             return
         if removed:
             logger.info("usage retention: removed %d row(s) older than %d days", removed, self.retention_days)
