@@ -111,6 +111,12 @@ class TranslationSettings(_Section):
 class StorageSettings(_Section):
     home: Path = Field(Path("~/.codexgate"), description="codexgate's data dir (config, database, credentials)")
     database: Path | None = Field(None, description="usage database path (default: $CODEXGATE_HOME/usage.db)")
+    database_url: str | None = Field(
+        None,
+        description="a postgresql:// URL: usage rows go to PostgreSQL, shared by several instances "
+        "(default: none = the SQLite file)",
+        pattern=r"^postgres(ql)?://",
+    )
     usage_retention_days: int = Field(90, ge=0, description="days usage rows are kept (0 = forever)")
     admin_password_hash: str | None = Field(
         None, description="the dashboard's admin password as a hash (`codexgate admin set-password` writes one)"
@@ -220,7 +226,7 @@ def setting_fields(settings_cls: type[BaseModel] = Settings) -> dict[str, tuple[
 SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields().items()}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
-SECRET_MARKERS = ("token", "secret", "password", "api_key")
+SECRET_MARKERS = ("token", "secret", "password", "api_key", "database_url")  # database_url may hold a password
 
 Source = Literal["default", "file", "env", "flag"]
 

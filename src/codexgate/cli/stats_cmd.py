@@ -166,8 +166,14 @@ def register(app: typer.Typer) -> None:
 
         start = parse_since(since)
         current = settings(ctx)
+        database_url = current.storage.database_url
+        database: str = str(current.database_path)
+        if database_url:
+            from codexgate.storage.usage_pg import redact_url
+
+            database = redact_url(database_url)
         try:
-            summary = summarize(current.database_path, start)
+            summary = summarize(database_url or current.database_path, start)
         except UsageDBError as exc:
             fail(str(exc))
         limits = rate_limit_view(rate_limits.load(current.rate_limits_file))
@@ -175,7 +181,7 @@ def register(app: typer.Typer) -> None:
 
         accounts = pool_status(PoolPaths(current.home, current.codex_auth_file), time.time())
         if as_json:
-            document = stats_document(summary, str(current.database_path), limits)
+            document = stats_document(summary, database, limits)
             document["accounts"] = accounts
             typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
             return

@@ -70,7 +70,9 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     pool = PooledUpstream(upstream, source, account_router)
     metrics = Metrics()
     metrics.accounts = pool.accounts
-    usage_writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
+    usage_writer = UsageWriter(
+        settings.storage.database_url or settings.database_path, retention_days=settings.storage.usage_retention_days
+    )
     key_store = KeyStore(settings.keys_file)
     budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
     gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics, pool=pool)

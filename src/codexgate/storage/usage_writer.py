@@ -9,9 +9,16 @@ batches, instead of once per request (each wake-up takes the interpreter lock fr
 returns: nothing is lost on a clean shutdown. If the queue is full (the disk cannot keep up with
 ``max_queue`` records) a record is dropped and counted rather than blocking the server.
 
+The target is the SQLite file, or a ``postgresql://`` URL (the setting ``database_url``). When
+PostgreSQL cannot be reached the batch in hand is kept and retried (backing off up to
+``outage_retry_max`` seconds) while new rows wait in the queue; past ``max_queue`` (plus the batch in
+hand) they are counted in
+:attr:`UsageWriter.dropped` with one log line, and requests go on. On close during an outage the thread
+keeps trying for ``outage_grace`` seconds, then counts what is left as dropped.
+
 Server wiring::
 
-    writer = UsageWriter(settings.database_path, retention_days=settings.storage.usage_retention_days)
+    writer = UsageWriter(settings.storage.database_url or settings.database_path, retention_days=...)
     await writer.start()      # in the lifespan, before serving
     writer.submit(record)     # when a request ends (any thread or the event loop)
     await writer.stop()       # in the lifespan's finally, after open streams ended
@@ -25,8 +32,10 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from codexgate.storage import usage_db
 from codexgate.storage.usage_db import UsageRecord, UsageSummary
@@ -47,12 +56,66 @@ _STOP = object()
 _QueueItem = UsageRecord | _FlushMarker | object
 
 
+class UsageStore(Protocol):
+    """Where the writer thread puts rows (used from that thread only)."""
+
+    errors: tuple[type[Exception], ...]
+
+    def describe(self) -> str: ...
+    def open(self) -> None: ...
+    def insert(self, records: Sequence[UsageRecord]) -> None: ...
+    def purge(self, days: int) -> int: ...
+    def unavailable(self, exc: BaseException) -> bool: ...
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """The embedded SQLite file; its errors are retried a few times, never waited out."""
+
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def open(self) -> None:
+        self._conn = usage_db.connect(self.path, check_same_thread=False)
+
+    def insert(self, records: Sequence[UsageRecord]) -> None:
+        assert self._conn is not None
+        usage_db.insert_records(self._conn, records)
+
+    def purge(self, days: int) -> int:
+        assert self._conn is not None
+        return usage_db.purge_older_than(self._conn, days)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def make_store(target: Path | str) -> UsageStore:
+    """The store for a SQLite path or a ``postgresql://`` URL."""
+    if usage_db.is_database_url(target):
+        from codexgate.storage.usage_pg import PostgresStore
+
+        return PostgresStore(str(target))
+    return SqliteStore(Path(target))
+
+
 class UsageWriter:
     """Queues usage records and writes them to the usage database from a background thread."""
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         retention_days: int = 0,
         batch_size: int = 500,
@@ -60,8 +123,19 @@ class UsageWriter:
         idle_wait: float = 0.5,
         gather_interval: float = 0.25,
         purge_interval: float = 3600.0,
+        outage_retry_max: float = 2.0,
+        outage_grace: float = 5.0,
     ) -> None:
         self.path = path
+        self._store = make_store(path)
+        self.max_queue = max_queue
+        self.outage_retry_max = outage_retry_max
+        self.outage_grace = outage_grace
+        self._closing = threading.Event()  # close() was called: an outage is waited out only so long
+        self._closing_at = 0.0
+        self._abandoned = False  # closing during an outage and past the grace: the rest is dropped untried
+        #: True while the database cannot be reached (rows are held and retried)
+        self.unreachable = False
         self.retention_days = retention_days
         self.batch_size = batch_size
         self.idle_wait = idle_wait
@@ -73,7 +147,6 @@ class UsageWriter:
         self._count_lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
         self._next_purge = 0.0
         self._last_drop_warning = 0.0
         self.written = 0
@@ -113,7 +186,7 @@ class UsageWriter:
         """Open (create, migrate) the database, purge old rows, start the writer thread."""
         if self._thread is not None:
             return
-        self._conn = usage_db.connect(self.path, check_same_thread=False)
+        self._store.open()
         self._purge_if_due()
         self._thread = threading.Thread(target=self._run, name="codexgate-usage-writer", daemon=True)
         self._thread.start()
@@ -129,6 +202,8 @@ class UsageWriter:
             if pending:
                 logger.warning("usage writer closed before it was opened; %d record(s) not written", pending)
             return
+        self._closing_at = time.monotonic()
+        self._closing.set()
         self._queue.put(_STOP)  # blocking is fine here: close() is not on the request path
         self._wake.set()
         self._thread.join(timeout)
@@ -161,7 +236,6 @@ class UsageWriter:
     # ---- the writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        assert self._conn is not None
         try:
             stopping = False
             while not stopping:
@@ -179,7 +253,7 @@ class UsageWriter:
         except Exception:  # pragma: no cover - a bug; never let the thread die silently
             logger.exception("usage writer stopped unexpectedly")
         finally:
-            self._conn.close()
+            self._store.close()
 
     def _take(self, limit: int) -> list[_QueueItem]:
         items: list[_QueueItem] = []
@@ -203,32 +277,67 @@ class UsageWriter:
     def _write(self, records: list[UsageRecord]) -> None:
         if not records:
             return
-        assert self._conn is not None
-        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        failures = outages = 0
+        while True:
+            if self._abandoned:
+                self._drop("the usage database stayed unreachable while closing", len(records))
+                return
             try:
-                usage_db.insert_records(self._conn, records)
-            except sqlite3.Error as exc:
-                if delay is None:
-                    logger.error("usage rows not written after %d attempts: %s", attempt + 1, exc)
+                self._store.insert(records)
+            except self._store.errors as exc:
+                if self._store.unavailable(exc):
+                    outages += 1
+                    self._wait_out_outage(exc, outages)
+                    continue
+                failures += 1
+                if failures > len(RETRY_DELAYS):
+                    logger.error("usage rows not written after %d attempts: %s", failures, exc)
                     self._drop("the database kept failing", len(records))
                     return
+                delay = RETRY_DELAYS[failures - 1]
                 logger.warning("usage write failed (%s); retrying in %s s", exc, delay)
                 time.sleep(delay)
             else:
                 self.written += len(records)
+                if self.unreachable:
+                    self.unreachable = False
+                    logger.warning("usage database %s reachable again; held rows written", self._store.describe())
                 return
 
+    def _wait_out_outage(self, exc: BaseException, attempt: int) -> None:
+        """Rest before the next attempt; once closing and ``outage_grace`` is spent, give up on the rest."""
+        if not self.unreachable:
+            self.unreachable = True
+            logger.warning(
+                "usage database %s unreachable (%s); rows wait in the queue (at most %d)",
+                self._store.describe(),
+                exc,
+                self.max_queue,
+            )
+        if self._closing.is_set() and time.monotonic() - self._closing_at >= self.outage_grace:
+            self._abandoned = True
+            logger.error("usage database %s still unreachable at shutdown: queued rows dropped", self._store.describe())
+            return
+        delay = min(self.outage_retry_max, 0.05 * 2 ** min(attempt, 8))
+        if self._closing.is_set():
+            time.sleep(delay)
+        else:
+            self._closing.wait(delay)  # a close cuts the rest short
+
     def _purge_if_due(self) -> None:
-        if self.retention_days <= 0 or self._conn is None:
+        if self.retention_days <= 0 or self.unreachable:
             return
         now = time.monotonic()
         if now < self._next_purge:
             return
         self._next_purge = now + self.purge_interval
         try:
-            removed = usage_db.purge_older_than(self._conn, self.retention_days)
-        except sqlite3.Error as exc:
-            logger.warning("usage retention purge failed: %s", exc)
+            removed = self._store.purge(self.retention_days)
+        except self._store.errors as exc:
+            if self._store.unavailable(exc):  # the outage is logged by the write path; try again soon
+                self._next_purge = now + 60.0
+            else:
+                logger.warning("usage retention purge failed: %s", exc)
             return
         if removed:
             logger.info("usage retention: removed %d row(s) older than %d days", removed, self.retention_days)
