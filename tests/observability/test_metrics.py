@@ -93,3 +93,15 @@ def test_rate_limits_ignores_missing_or_odd_snapshots() -> None:
     metrics.rate_limits(None)
     metrics.rate_limits({"primary": {"used_percent": "lots"}, "plan_type": "plus"})
     assert not any(name == "codexgate_rate_limit_used_percent" for name, _ in _samples(metrics))
+
+
+def test_dropped_usage_rows_are_exposed() -> None:
+    """The usage writer's dropped-row count (its database unreachable past the queue bound) is a counter."""
+    from codexgate.observability.metrics import Metrics
+
+    dropped = [0]
+    metrics = Metrics()
+    metrics.count_dropped_usage_rows(lambda: dropped[0])
+    assert b"codexgate_usage_rows_dropped_total 0.0" in metrics.render()[0]
+    dropped[0] = 7
+    assert b"codexgate_usage_rows_dropped_total 7.0" in metrics.render()[0]

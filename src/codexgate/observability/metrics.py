@@ -28,10 +28,12 @@ with each new rate-limit snapshot, and :meth:`Metrics.render` for the response b
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from codexgate import __version__
 from codexgate.storage.usage_db import UsageRecord
@@ -210,6 +212,15 @@ class Metrics:
                         gauge = self._window_gauges[window] = self.rate_limit_used.labels(window=window)
                     gauge.set(float(used))
 
+    def count_dropped_usage_rows(self, read: Callable[[], int]) -> None:
+        """``codexgate_usage_rows_dropped_total``: usage rows the writer had to drop (its database was
+        unreachable past its queue's bound), read from ``read`` when ``/metrics`` is rendered."""
+        self.registry.register(
+            _ReadCounter(
+                "codexgate_usage_rows_dropped", "Usage rows dropped (database unreachable past the queue bound).", read
+            )
+        )
+
     # ---- exposition --------------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
@@ -232,3 +243,15 @@ class Metrics:
                 values = getattr(state, window, None)
                 if values is not None:
                     self.account_used.labels(account=alias, window=window).set(float(values.used_percent))
+
+
+class _ReadCounter(Collector):
+    """A counter whose value another object keeps (read at exposition time, never on a request)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.read = read
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.read())

@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     usage_writer = UsageWriter(
         settings.storage.database_url or settings.database_path, retention_days=settings.storage.usage_retention_days
     )
+    metrics.count_dropped_usage_rows(lambda: usage_writer.dropped)
     key_store = KeyStore(settings.keys_file)
     budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
     gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics, pool=pool)
