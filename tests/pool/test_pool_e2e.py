@@ -331,3 +331,37 @@ async def test_full_accounts_are_skipped_and_all_full_is_a_429(simulator: Upstre
             await asyncio.gather(*hung, return_exceptions=True)
             assert await until(lambda: all(s.streams_in_flight == 0 for s in pool.states()))
             assert (await client.post("/v1/responses", json=body("after"))).status_code == 200
+
+
+async def test_a_key_limited_to_one_account_only_reaches_that_account(
+    simulator: UpstreamSimulator, tmp_path: Path
+) -> None:
+    from codexgate.storage.api_keys import KeyStore
+    from codexgate.storage.key_limits import KeyLimits
+
+    home = tmp_path / "home"
+    home.mkdir(parents=True)
+    store = KeyStore(home / "keys.json")
+    with pool_gateway(simulator, home, ("acct_a", "acct_b")) as pool:
+        alias_b = pool.state("acct_b").alias
+        only_b = store.create("only-b", KeyLimits(allowed_accounts=(alias_b,)))
+        nowhere = store.create("nowhere", KeyLimits(allowed_accounts=("no-such-account",)))
+        async with pool.client() as client:
+
+            async def known() -> bool:
+                answer = await client.get("/v1/models", headers={"authorization": f"Bearer {only_b}"})
+                return answer.status_code == 200
+
+            deadline = time.monotonic() + 5
+            while not await known():  # the gateway re-reads its keys file within a second
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            for index in range(6):
+                answer = await client.post(
+                    "/v1/responses", json=body(f"s{index}"), headers={"authorization": f"Bearer {only_b}"}
+                )
+                assert answer.status_code == 200, answer.text
+            assert set(accounts_of(simulator.responses_requests)) == {"acct_b"}
+            refused = await client.post("/v1/responses", json=body("x"), headers={"authorization": f"Bearer {nowhere}"})
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_not_allowed"
+            assert len(simulator.responses_requests) == 6

@@ -431,6 +431,7 @@ class Gateway:
             request_id=call.request_id,
             session_key=session_key,
             client_headers=client_headers,
+            allowed_accounts=frozenset(call.key_info.limits.allowed_accounts) if call.key_info else frozenset(),
         )
         call.account = opened.account
         return opened.stream

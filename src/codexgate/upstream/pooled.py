@@ -218,10 +218,28 @@ class PooledUpstream:
         request_id: str,
         session_key: str | None,
         client_headers: Mapping[str, str] | None = None,
+        allowed_accounts: frozenset[str] = frozenset(),
     ) -> Opened:
-        """A live stream from the first account that answers it (see the module's docstring)."""
+        """A live stream from the first account that answers it (see the module's docstring).
+
+        ``allowed_accounts``: the aliases the API key may use (its budget's allowed accounts; empty: all)."""
         source = self.source
-        accounts = source.accounts()
+
+        def usable_accounts() -> Mapping[str, AccountState]:
+            every = source.accounts()
+            if not allowed_accounts:
+                return every
+            return {key: state for key, state in every.items() if state.alias in allowed_accounts}
+
+        accounts = usable_accounts()
+        if allowed_accounts and not accounts:
+            raise APIError(
+                403,
+                "This API key may only use the accounts " + ", ".join(sorted(allowed_accounts)) + "; none of them"
+                " is in the pool.",
+                type="permission_error",
+                code="account_not_allowed",
+            )
         many = len(accounts) > 1
         reasoning, compaction = content_keys(body) if many else ((), ())
         model = str(body.get("model") or "")
@@ -267,7 +285,7 @@ class PooledUpstream:
                 )
                 last_error = error
                 tried = tried | {account.key}
-                accounts = source.accounts()
+                accounts = usable_accounts()
                 continue
             except BaseException:
                 health.end_stream(account)
