@@ -74,7 +74,7 @@ def test_the_input_body_is_not_modified() -> None:
 def test_system_string_and_blocks_drop_the_billing_line() -> None:
     assert mapped(body(system="Be brief.")).body["instructions"] == "Be brief."
     system = [
-        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.328; cc_entrypoint=cli;"},
+        {"type": "text", "text": "x-anthropic-billing-header: made-up=1"},
         {"type": "text", "text": "You are a coding agent.", "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "Second block."},
     ]
