@@ -67,7 +67,11 @@ def completed() -> bytes:
     return event({"type": "response.completed", "response": response})
 
 
-SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+#: this backend closes every connection after one answer, and says so (else the gateway could reuse a
+#: connection it is about to close, and a test with no retries would see a transport error instead)
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+)
 
 
 def chunk(data: bytes) -> bytes:
@@ -203,7 +207,7 @@ def test_compressed_answers_are_never_decompressed(tmp_path: Path) -> None:
 
     async def compressed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Seen) -> None:
         writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\nconnection: close\r\n"
             + f"content-length: {len(bomb)}\r\n\r\n".encode()
             + bomb
         )
@@ -298,7 +302,9 @@ def test_a_usage_limit_inside_the_stream_carries_the_reset_fields(tmp_path: Path
         response = httpx.post(base + "/v1/chat/completions", json={**CHAT_BODY, "stream": stream}, timeout=20)
         if stream:
             payloads = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
-            error = next(p["error"] for p in payloads if "error" in p)
+            errors = [p["error"] for p in payloads if "error" in p]
+            assert errors, response.text[-800:]
+            error = errors[0]
         else:
             assert response.status_code == 429 and response.headers["retry-after"] == "7200"
             error = response.json()["error"]
