@@ -48,10 +48,10 @@ async def test_only_the_owner_releases_or_extends(state: SharedState) -> None:
 
 
 async def test_the_background_extender_keeps_a_slow_holders_lock(state: SharedState) -> None:
-    contender = state.lock("refresh:acct-4", ttl=0.3)
-    async with state.lock("refresh:acct-4", ttl=0.3).hold() as slow:
-        for _ in range(10):  # 1 s of work, more than three times the ttl
-            await asyncio.sleep(0.1)
+    contender = state.lock("refresh:acct-4", ttl=1.0)
+    async with state.lock("refresh:acct-4", ttl=1.0).hold() as slow:
+        for _ in range(10):  # 3 s of work, three times the ttl (extended every third of it)
+            await asyncio.sleep(0.3)
             assert await contender.acquire() is False
         assert slow.held and not slow.lost
         slow.check()
