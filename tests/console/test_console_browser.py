@@ -7,51 +7,34 @@ chooses it; the README's screenshot is made this way).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 from starlette.applications import Starlette
 
 from codexgate.storage.budgets import KeyLimits
 from codexgate.storage.usage_writer import UsageRecord
+from tests.console.browser import chromium, screenshot_folder
 from tests.helpers import ServedApp, serve_in_thread
 
 from .conftest import PASSWORD, ConsoleSetup, write_usage
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "these tests need Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("CODEXGATE_SCREENSHOTS") or tmp_path_factory.mktemp("console-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nconsole screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory, "console-screenshots")
 
 
 @pytest.fixture

@@ -19,13 +19,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from codexgate.testing import UpstreamSimulator
 from tests.conftest import start_gateway
+from tests.console.browser import chromium, screenshot_folder
 from tests.helpers import ServedApp
-
-from .test_console_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
@@ -48,19 +47,13 @@ class RunningGateway:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "these tests need Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("CODEXGATE_SCREENSHOTS") or tmp_path_factory.mktemp("gateway-console-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\ngateway console screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory, "gateway-console-screenshots")
 
 
 @pytest.fixture
