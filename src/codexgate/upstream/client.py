@@ -273,16 +273,7 @@ class UpstreamClient:
         attempt = 0
         deadline = time.monotonic() + self.settings.upstream.retry_budget
         while True:
-            headers = upstream_headers(
-                access_token=credentials.access_token,
-                account_id=credentials.account_id,
-                session_id=session_id,
-                originator=self.settings.upstream.originator,
-                client_version=self.settings.upstream.client_version,
-                request_id=request_id,
-                client_headers=client_headers,
-            )
-            headers["accept-encoding"] = "identity"
+            headers = self._headers(credentials, session_id, request_id, client_headers)
             started = time.monotonic()
             try:
                 async with asyncio.timeout(read_timeout):  # for the head; the body has its ReadWatch
@@ -340,16 +331,7 @@ class UpstreamClient:
         params = {"client_version": self.settings.upstream.client_version}
         credentials = await self.tokens.get()
         for attempt in range(2):
-            headers = upstream_headers(
-                access_token=credentials.access_token,
-                account_id=credentials.account_id,
-                session_id="models",
-                originator=self.settings.upstream.originator,
-                client_version=self.settings.upstream.client_version,
-                request_id="models",
-            )
-            headers["accept"] = "application/json"
-            headers["accept-encoding"] = "identity"
+            headers = self._headers(credentials, "models", "models", accept="application/json")
             timeout = aiohttp.ClientTimeout(
                 total=self.settings.upstream.read_timeout, sock_connect=self.settings.upstream.connect_timeout
             )
@@ -391,17 +373,7 @@ class UpstreamClient:
             total=self.settings.upstream.read_timeout, sock_connect=self.settings.upstream.connect_timeout
         )
         for attempt in range(2):
-            headers = upstream_headers(
-                access_token=credentials.access_token,
-                account_id=credentials.account_id,
-                session_id=session_id,
-                originator=self.settings.upstream.originator,
-                client_version=self.settings.upstream.client_version,
-                request_id=request_id,
-                client_headers=client_headers,
-            )
-            headers["accept"] = "application/json"
-            headers["accept-encoding"] = "identity"
+            headers = self._headers(credentials, session_id, request_id, client_headers, accept="application/json")
             try:
                 async with self.session.post(
                     self.compact_url, data=payload, headers=headers, timeout=timeout
@@ -426,6 +398,30 @@ class UpstreamClient:
                 raise error
             return status, data, codex_headers(answer_headers)
         raise unreachable("unauthorized")  # pragma: no cover - the loop returns or raises
+
+    def _headers(
+        self,
+        credentials: Any,
+        session_id: str,
+        request_id: str,
+        client_headers: Mapping[str, str] | None = None,
+        *,
+        accept: str | None = None,
+    ) -> dict[str, str]:
+        """The headers of one backend call (the pinned Codex CLI's), asking for an uncompressed answer."""
+        headers = upstream_headers(
+            access_token=credentials.access_token,
+            account_id=credentials.account_id,
+            session_id=session_id,
+            originator=self.settings.upstream.originator,
+            client_version=self.settings.upstream.client_version,
+            request_id=request_id,
+            client_headers=client_headers,
+        )
+        if accept is not None:
+            headers["accept"] = accept
+        headers["accept-encoding"] = "identity"
+        return headers
 
     def _may_retry(self, attempt: int, deadline: float) -> bool:
         if attempt >= self.settings.upstream.upstream_retries:
