@@ -4,12 +4,13 @@ browser of Playwright's own download), and the folder the screenshots go to."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,3 +39,22 @@ def screenshot_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\n{name}: {folder}")
     return folder
+
+
+@contextmanager
+def console_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A fresh browser context (no cookies) on ``base_url``, at the size the screenshots are taken."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, password: str) -> None:
+    """Open the console, land on its sign-in page and post ``password``."""
+    page.goto("/dashboard/")
+    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+    page.fill("input[name=password]", password)
+    page.click("#login button[type=submit]")

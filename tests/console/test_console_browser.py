@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from codexgate.storage.budgets import KeyLimits
 from codexgate.storage.usage_writer import UsageRecord
-from tests.console.browser import chromium, screenshot_folder
+from tests.console.browser import chromium, console_page, screenshot_folder, sign_in
 from tests.helpers import ServedApp, serve_in_thread
 
 from .conftest import PASSWORD, ConsoleSetup, write_usage
@@ -46,18 +46,12 @@ def served(setup: ConsoleSetup) -> Iterator[ServedApp]:
 
 @pytest.fixture
 def page(browser: Browser, served: ServedApp) -> Iterator[Page]:
-    context = browser.new_context(base_url=served.base_url, viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    with console_page(browser, served.base_url) as opened:
+        yield opened
 
 
 def log_in(page: Page, password: str = PASSWORD) -> None:
-    page.goto("/dashboard/")
-    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
-    page.fill("input[name=password]", password)
-    page.click("#login button[type=submit]")
+    sign_in(page, password)
 
 
 def test_log_in_and_see_the_accounts_windows(page: Page, setup: ConsoleSetup, shots: Path) -> None:

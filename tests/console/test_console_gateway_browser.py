@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from codexgate.testing import UpstreamSimulator
 from tests.conftest import start_gateway
-from tests.console.browser import chromium, screenshot_folder
+from tests.console.browser import chromium, console_page, screenshot_folder, sign_in
 from tests.helpers import ServedApp
 
 pytestmark = pytest.mark.slow
@@ -65,18 +65,12 @@ def running(simulator: UpstreamSimulator, tmp_path: Path) -> Iterator[RunningGat
 
 @pytest.fixture
 def page(browser: Browser, running: RunningGateway) -> Iterator[Page]:
-    context = browser.new_context(base_url=running.base_url, viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    with console_page(browser, running.base_url) as opened:
+        yield opened
 
 
 def log_in(page: Page, password: str = PASSWORD) -> None:
-    page.goto("/dashboard/")
-    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
-    page.fill("input[name=password]", password)
-    page.click("#login button[type=submit]")
+    sign_in(page, password)
 
 
 def chat(client: openai.OpenAI, text: str) -> str:
