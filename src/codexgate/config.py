@@ -126,6 +126,24 @@ class StorageSettings(_Section):
     )
 
 
+class StateSettings(_Section):
+    state_url: str | None = Field(
+        None,
+        description="redis:// or rediss:// URL of the state several instances share (default: none = "
+        "this process only)",
+        pattern=r"^(rediss?|unix)://",
+    )
+    state_key_prefix: str = Field(
+        "codexgate:", min_length=1, max_length=64, description="prefix of every key codexgate writes in Redis"
+    )
+    secret_key: str | None = Field(
+        None, min_length=16, description="key that encrypts credentials in the shared state (needed with state_url)"
+    )
+    previous_secret_keys: list[str] = Field(
+        default_factory=list, description="older secret_key values, still accepted to read (rotation)"
+    )
+
+
 class LimitsSettings(_Section):
     max_concurrent_streams: int = Field(1000, ge=0, description="concurrent upstream streams before 429 (0 = no cap)")
     max_body_size: int = Field(20 * 1024 * 1024, gt=0, description="largest request body in bytes")
@@ -160,6 +178,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     translation: TranslationSettings = Field(default_factory=TranslationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @classmethod
@@ -226,7 +245,7 @@ def setting_fields(settings_cls: type[BaseModel] = Settings) -> dict[str, tuple[
 SETTING_SECTIONS: dict[str, str] = {name: section for name, (section, _) in setting_fields().items()}
 #: extra environment names honoured for a setting, after CODEXGATE_X_Y.
 ENV_ALIASES: dict[str, tuple[str, ...]] = {"codex_home": ("CODEX_HOME",)}
-SECRET_MARKERS = ("token", "secret", "password", "api_key", "database_url")  # database_url may hold a password
+SECRET_MARKERS = ("token", "secret", "password", "api_key", "database_url", "state_url")  # URLs may hold a password
 
 Source = Literal["default", "file", "env", "flag"]
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,9 @@ from codexgate.upstream.instructions import resolve_instructions
 from codexgate.upstream.models import watch_refresh_requests
 from codexgate.upstream.pooled import AccountSource, PooledUpstream, PoolTokens, SingleSource
 
+if TYPE_CHECKING:
+    from codexgate.state.cluster import Cluster
+
 __all__ = ["DASHBOARD_PATH", "create_app"]
 
 DASHBOARD_PATH = "/dashboard"
@@ -55,6 +58,11 @@ def routing_policy(settings: Settings) -> RoutingPolicy:
 
 def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> GatewayASGI:
     """Build the gateway. ``tokens`` replaces the account pool with one credential source (tests)."""
+    cluster: Cluster | None = None  # the embedded single-process state
+    if settings.state.state_url:  # several instances: Redis (imported only then)
+        from codexgate.state.cluster import open_cluster
+
+        cluster = open_cluster(settings)
     account_router = Router(routing_policy(settings))
     registry: AccountRegistry | None = None
     source: AccountSource
@@ -81,6 +89,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if cluster is not None:
+            await cluster.start()
         if registry is not None:
             await registry.start()
         await usage_writer.start()
@@ -101,6 +111,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
                 await close()
             if registry is not None:
                 await registry.aclose()
+            if cluster is not None:
+                await cluster.close()
 
     app = FastAPI(
         title="codexgate",
@@ -118,6 +130,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     gateway.budgets = budgets
     app.state.pool = pool
     app.state.registry = registry
+    app.state.cluster = cluster
     for router in ROUTERS:
         app.include_router(router)  # without a prefix: the routers' paths are the app's
     routes = RouteTable(route for router in ROUTERS for route in router.routes)

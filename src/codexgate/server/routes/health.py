@@ -1,4 +1,5 @@
-"""``GET /health``: liveness, version and whether credentials are present. Never needs a key."""
+"""``GET /health``: liveness, version, whether credentials are present and (with ``state_url``) whether the
+shared state answers. Never needs a key."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ router = APIRouter()
 async def health(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     has = getattr(gateway.tokens, "has_credentials", None)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            "credentials": bool(has()) if has is not None else False,
-            "active_streams": gateway.limiter.active,
-        }
-    )
+    answer: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "credentials": bool(has()) if has is not None else False,
+        "active_streams": gateway.limiter.active,
+    }
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:  # several instances: whether the shared state answers (requests go on either way)
+        answer["shared_state"] = "ok" if cluster.available else "unavailable"
+    return JSONResponse(answer)
