@@ -133,7 +133,7 @@ class StateSettings(_Section):
         "this process only)",
         pattern=r"^(rediss?|unix)://",
     )
-    state_key_prefix: str = Field(
+    state_prefix: str = Field(
         "codexgate:", min_length=1, max_length=64, description="prefix of every key codexgate writes in Redis"
     )
     secret_key: str | None = Field(

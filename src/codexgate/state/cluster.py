@@ -1,6 +1,6 @@
 """What one instance holds of the state the instances of a gateway share: :class:`Cluster`.
 
-Built by :func:`open_cluster` from the settings ``state_url``, ``state_key_prefix``, ``secret_key`` and
+Built by :func:`open_cluster` from the settings ``state_url``, ``state_prefix``, ``secret_key`` and
 ``previous_secret_keys``; ``None`` when ``state_url`` is not set (the embedded single-process default).
 It bundles
 
@@ -120,4 +120,4 @@ def open_cluster(settings: Settings) -> Cluster | None:
         raise ClusterSettingsError(problem)
     assert state.secret_key is not None
     box = SecretBox(state.secret_key, previous_keys=state.previous_secret_keys)
-    return Cluster(RedisState.from_url(state.state_url, prefix=state.state_key_prefix), box)
+    return Cluster(RedisState.from_url(state.state_url, prefix=state.state_prefix), box)
