@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from codexgate.console.auth import AdminPassword, LoginThrottle, Session, SessionStore, verify_password
 from codexgate.console.html import esc, layout
+from codexgate.console.queries import UsageSource
 from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.budgets import BudgetTracker
 
@@ -80,7 +81,7 @@ class ConsoleAccess:
         self,
         config: ConsoleConfig,
         key_store: KeyStore,
-        usage_db_path: Path,
+        usage_db_path: UsageSource,
         accounts_provider: AccountsProvider | None,
         metrics: Any,
         budgets: BudgetTracker | None,

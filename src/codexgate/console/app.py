@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from codexgate.console.access import AccountsProvider, ConsoleConfig, PauseAccount
 from codexgate.console.auth import Session
 from codexgate.console.handlers import ConsoleHandlers
+from codexgate.console.queries import UsageSource
 from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.budgets import BudgetTracker
 
@@ -84,7 +84,7 @@ class ConsoleApp:
 def create_console(
     config: ConsoleConfig,
     key_store: KeyStore,
-    usage_db_path: Path,
+    usage_db_path: UsageSource,
     accounts_provider: AccountsProvider | None,
     metrics: Any = None,
     *,

@@ -1,41 +1,102 @@
 """The console's reads of the usage database: charts over time, usage per key, the request log.
 
-Every function opens the file read-only (``mode=ro``) and is meant to run in a worker thread
-(``asyncio.to_thread``), never on the request path of the API. Filters use the indexed columns
-(``time``, ``(key_name, time)``, ``(status, time)``); the log pages with a ``(time, id)`` cursor.
-A missing database reads as empty.
+The database is the SQLite file (opened read-only, ``mode=ro``) or, with the setting ``database_url``, the
+PostgreSQL every instance writes to — so the console of any instance shows the whole cluster's traffic.
+Every function is meant to run in a worker thread (``asyncio.to_thread``), never on the request path of the
+API. Filters use the indexed columns (``time``, ``(key_name, time)``, ``(status, time)``); the log pages
+with a ``(time, id)`` cursor. A missing database (or an unreachable PostgreSQL, logged) reads as empty.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["Bucket", "RequestFilter", "RequestRow", "Series", "key_usage", "recent_requests", "series"]
+from codexgate.storage.usage_db import POSTGRESQL, SQLITE, Engine, is_database_url, sql_for
+
+__all__ = [
+    "Bucket",
+    "RequestFilter",
+    "RequestRow",
+    "Series",
+    "UsageSource",
+    "key_usage",
+    "recent_requests",
+    "series",
+]
 
 PAGE_SIZE: Final = 50
 MAX_TTFT_SAMPLES: Final = 200_000
 
+logger = logging.getLogger("codexgate.console")
+
+#: the SQLite file, or a ``postgresql://`` URL
+UsageSource = Path | str
+
+
+class _Reader:
+    """One read-only connection to either engine, taking SQL written with ``?`` placeholders."""
+
+    def __init__(self, conn: Any, engine: Engine) -> None:
+        self.conn = conn
+        self.engine = engine
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql_for(sql, self.engine), tuple(params))
+
+    def bucket(self) -> str:
+        """The bucket index of a row's ``time`` for ``(since, step)`` parameters (rounded down on both)."""
+        if self.engine == POSTGRESQL:
+            return "CAST(FLOOR((time - ?) / ?) AS INTEGER)"
+        return "CAST((time - ?) / ? AS INTEGER)"
+
+    def has_account_column(self) -> bool:
+        if self.engine == POSTGRESQL:
+            return True  # PostgreSQL is always migrated to the current schema before rows are written
+        return any(row[1] == "account" for row in self.conn.execute("PRAGMA table_info(usage)"))
+
 
 @contextlib.contextmanager
-def _read(path: Path) -> Iterator[sqlite3.Connection | None]:
+def _read(source: UsageSource) -> Iterator[_Reader | None]:
+    if is_database_url(source):
+        with _read_postgres(str(source)) as reader:
+            yield reader
+        return
+    path = Path(source)
     if not path.exists():
         yield None
         return
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
     try:
-        yield conn
+        yield _Reader(conn, SQLITE)
     finally:
         conn.close()
 
 
-def _has_column(conn: sqlite3.Connection, name: str) -> bool:
-    return any(row[1] == name for row in conn.execute("PRAGMA table_info(usage)"))
+@contextlib.contextmanager
+def _read_postgres(url: str) -> Iterator[_Reader | None]:
+    import psycopg  # only with database_url: the embedded default never loads it
+
+    from codexgate.storage.usage_pg import redact_url
+
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        logger.warning("console: cannot read usage from %s (%s)", redact_url(url), type(exc).__name__)
+        yield None
+        return
+    try:
+        conn.read_only = True
+        row = conn.execute("SELECT to_regclass('usage')").fetchone()
+        yield _Reader(conn, POSTGRESQL) if row is not None and row[0] is not None else None  # no row written yet
+    finally:
+        conn.close()
 
 
 @dataclass(slots=True)
@@ -61,7 +122,7 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def series(path: Path, since: float, step: float, count: int) -> Series:
+def series(path: UsageSource, since: float, step: float, count: int) -> Series:
     """``count`` buckets of ``step`` seconds from ``since``: requests, errors, tokens, TTFT p50/p95 (ms)."""
     result = Series(since=since, step=step, buckets=[Bucket(start=since + i * step) for i in range(count)])
     until = since + step * count
@@ -69,7 +130,7 @@ def series(path: Path, since: float, step: float, count: int) -> Series:
         if conn is None:
             return result
         rows = conn.execute(
-            "SELECT CAST((time - ?) / ? AS INTEGER) AS b, COUNT(*),"
+            f"SELECT {conn.bucket()} AS b, COUNT(*),"  # noqa: S608 - a fixed expression
             " SUM(CASE WHEN status >= 400 OR error_code IS NOT NULL THEN 1 ELSE 0 END),"
             " SUM(input_tokens + output_tokens)"
             " FROM usage WHERE time >= ? AND time < ? GROUP BY b",
@@ -81,7 +142,7 @@ def series(path: Path, since: float, step: float, count: int) -> Series:
                 bucket.requests, bucket.errors, bucket.tokens = int(requests), int(errors or 0), int(tokens or 0)
         samples: dict[int, list[float]] = {}
         cursor = conn.execute(
-            "SELECT CAST((time - ?) / ? AS INTEGER), ttft_ms FROM usage"
+            f"SELECT {conn.bucket()}, ttft_ms FROM usage"  # noqa: S608 - a fixed expression
             " WHERE time >= ? AND time < ? AND ttft_ms IS NOT NULL ORDER BY time DESC LIMIT ?",
             (since, step, since, until, MAX_TTFT_SAMPLES),
         )
@@ -102,7 +163,7 @@ class KeyTotals:
     last_used: float | None = None
 
 
-def key_usage(path: Path, since: float) -> dict[str, KeyTotals]:
+def key_usage(path: UsageSource, since: float) -> dict[str, KeyTotals]:
     """Requests, errors, tokens and last use per key name from ``since`` on."""
     out: dict[str, KeyTotals] = {}
     with _read(path) as conn:
@@ -169,7 +230,7 @@ class RequestRow:
 
 
 def recent_requests(
-    path: Path,
+    path: UsageSource,
     request_filter: RequestFilter,
     *,
     before: tuple[float, int] | None = None,
@@ -187,7 +248,7 @@ def recent_requests(
         if after_id is not None:
             clauses.append("id > ?")
             params.append(after_id)
-        account = "account" if _has_column(conn, "account") else "NULL"
+        account = "account" if conn.has_account_column() else "NULL"
         sql = (
             f"SELECT id, time, key_name, {account}, endpoint,"  # noqa: S608 - fixed column names
             " COALESCE(NULLIF(model_requested, ''), model_sent, ''), status, error_code, stream,"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -184,7 +185,7 @@ def _console(
     if registry is None:  # a token source handed in (tests): the signed-in account, without a refresh
         peek = getattr(gateway.tokens, "peek", lambda: None)
         accounts = single_account_provider(peek, lambda: gateway.latest_rate_limits)
-        return create_console(config, key_store, settings.database_path, accounts, metrics, budgets=budgets)
+        return create_console(config, key_store, _usage_source(settings), accounts, metrics, budgets=budgets)
     pool = registry
 
     def accounts_provider() -> list[dict[str, Any]]:
@@ -204,12 +205,17 @@ def _console(
     return create_console(
         config,
         key_store,
-        settings.database_path,
+        _usage_source(settings),
         accounts_provider,
         metrics,
         budgets=budgets,
         pause_account=pause_account,
     )
+
+
+def _usage_source(settings: Settings) -> Path | str:
+    """Where the console reads usage: PostgreSQL (the whole cluster) with ``database_url``, else the file."""
+    return settings.storage.database_url or settings.database_path
 
 
 def _install_instructions(gateway: Gateway, settings: Settings) -> None:
