@@ -85,7 +85,10 @@ async def test_a_revocation_through_one_instance_reaches_the_others_without_the_
 ) -> None:
     first = await instances.start(reload_interval=60.0)
     second = await instances.start(reload_interval=60.0)
-    key = await asyncio.to_thread(first.create, "ci", )
+    key = await asyncio.to_thread(
+        first.create,
+        "ci",
+    )
     await eventually(lambda: second.verify(key) is not None, within=1.0)
     assert await asyncio.to_thread(first.revoke, key_id := first.list()[0].id)
     assert first.verify(key) is None  # the writer's own mirror at once
@@ -100,9 +103,7 @@ async def test_limits_updated_in_redis_reach_the_mirror(instances: Instances) ->
     key = await asyncio.to_thread(instances.cli().create, "bot")
     await eventually(lambda: server.verify(key) is not None, within=1.0)
     await asyncio.to_thread(instances.cli().update, "bot", KeyLimits(tokens_per_day=500))
-    await eventually(
-        lambda: (info := server.verify(key)) is not None and info.limits.tokens_per_day == 500, within=1.0
-    )
+    await eventually(lambda: (info := server.verify(key)) is not None and info.limits.tokens_per_day == 500, within=1.0)
 
 
 def test_concurrent_writers_lose_no_change(redis_server: RedisServer, redis_prefix: str) -> None:
@@ -113,7 +114,7 @@ def test_concurrent_writers_lose_no_change(redis_server: RedisServer, redis_pref
         try:
             for number in range(start, start + 8):
                 store.create(f"key-{number}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=create, args=(store, 100 * i)) for i, store in enumerate(stores)]
