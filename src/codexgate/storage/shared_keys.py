@@ -30,6 +30,7 @@ instance that notices writes its mirror back, so the keys in use survive.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -120,6 +121,8 @@ class SharedKeyStore(KeyStore):
         self._wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._outage_logged = False
+        # its own thread: the default executor may be busy with other parts' long blocking work
+        self._reload_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="codexgate-keys")
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SharedKeyStore:
@@ -148,6 +151,10 @@ class SharedKeyStore(KeyStore):
     def get(self, name_or_id: str) -> KeyInfo | None:
         mirror = self._mirror
         return lookup(mirror, name_or_id) if mirror is not None else None
+
+    def mirrored(self) -> _Infos:
+        """The keys of the mirror, without reading Redis (for the budget refresh)."""
+        return [stored.info for stored in self._mirror or ()]
 
     def list(self) -> _Infos:
         """The keys as Redis has them now; the mirror when Redis cannot be reached but one was loaded."""
@@ -263,6 +270,11 @@ class SharedKeyStore(KeyStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._reload_thread.shutdown(wait=False)
+        self.close_client()
+
+    def close_client(self) -> None:
+        """Close the connections of the sync client (what a command-line use opened)."""
         self._client.close()
 
     def request_reload(self) -> None:
@@ -276,7 +288,7 @@ class SharedKeyStore(KeyStore):
     async def reload(self) -> bool:
         """Load the mirror in a thread; False (logged once per outage) when Redis cannot be reached."""
         try:
-            await asyncio.to_thread(self.load)
+            await asyncio.get_running_loop().run_in_executor(self._reload_thread, self.load)
         except KeyStoreError as exc:
             if not self._outage_logged:
                 self._outage_logged = True
