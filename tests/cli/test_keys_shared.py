@@ -14,8 +14,11 @@ import pytest
 
 from codexgate.server.app import create_app
 from codexgate.server.asgi import GatewayASGI
+from codexgate.server.runner import configured_keys
 from codexgate.state.redis_state import RedisState
 from codexgate.storage.api_keys import KeyStore
+from codexgate.storage.budgets import window_bounds
+from codexgate.storage.shared_budgets import counter_name
 from codexgate.storage.shared_keys import SharedKeyStore
 from tests.cli.cli_support import cli_env, run_cli
 from tests.helpers import settings_for, write_auth_json
@@ -61,9 +64,13 @@ async def test_cli_create_and_revoke_act_on_the_shared_keys_every_instance_sees(
             await eventually(lambda s=store: s.verify(key) is not None, within=1.0)  # type: ignore[misc]
         assert not (tmp_path / "home" / "keys.json").exists()  # nothing written locally
 
+        key_id = servers[0][0].mirrored()[0].id
+        for _ in range(2):  # two instances spent tokens: keys list shows the cluster's total
+            await servers[0][1].incr(counter_name(key_id, "day", window_bounds("day", time.time())[0]), 150)
         listed = await asyncio.to_thread(run_cli, ["keys", "list", "--json"], env)
         assert listed.returncode == 0, listed.stderr
-        assert [entry["name"] for entry in orjson.loads(listed.stdout)] == ["laptop"]
+        [entry] = orjson.loads(listed.stdout)
+        assert (entry["name"], entry["tokens_used"]["day"]) == ("laptop", 300)
 
         revoked = await asyncio.to_thread(run_cli, ["keys", "revoke", "laptop"], env)
         assert revoked.returncode == 0, revoked.stderr
@@ -140,3 +147,15 @@ async def test_a_gateway_that_never_loaded_the_keys_answers_503(own_redis: Redis
             await asyncio.sleep(0.1)
         assert await status(client, fresh) != 401
         assert await status(client, key) == 401
+
+
+def test_the_bind_safety_check_reads_the_shared_keys(own_redis: RedisServer, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "home", CLOSED_UPSTREAM, state_url=own_redis.url, secret_key=SECRET)
+    assert not configured_keys(settings)
+    store = SharedKeyStore.from_settings(settings)
+    store.create("remote")
+    store.close_client()
+    assert not KeyStore(settings.keys_file).has_keys()  # nothing local: the shared store is what counts
+    assert configured_keys(settings)
+    own_redis.stop()
+    assert configured_keys(settings)  # unreadable: counted as keys, so a public bind never falls open

@@ -74,6 +74,7 @@ class SharedBudgetTracker(BudgetTracker):
         self._recorded: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._refresh_due = 0.0
+        self._closing = False
 
     # ---- the request path: local, then queued --------------------------------------------------------
 
@@ -115,11 +116,13 @@ class SharedBudgetTracker(BudgetTracker):
             self._task = asyncio.create_task(self._follow(), name="codexgate-shared-budgets")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._closing = True
+        task, self._task = self._task, None
+        for _ in range(3):  # bounded: a cancel that lands inside a redis-py read can be swallowed
+            if task is None or task.done():
+                break
+            task.cancel()
+            await asyncio.wait([task], timeout=2.0)
         with contextlib.suppress(StateUnavailable):
             await self.push()
 
@@ -131,7 +134,7 @@ class SharedBudgetTracker(BudgetTracker):
 
     async def _follow(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.push_interval)
             try:
                 if self._pending:

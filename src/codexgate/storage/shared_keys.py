@@ -63,7 +63,7 @@ from codexgate.storage.key_limits import NO_LIMITS, KeyLimits
 
 if TYPE_CHECKING:
     from codexgate.config import Settings
-    from codexgate.state.interface import SharedState
+    from codexgate.state.interface import SharedState, Subscription
 
 __all__ = ["CHANGE_CHANNEL", "RELOAD_INTERVAL", "SharedKeyStore"]
 
@@ -121,6 +121,8 @@ class SharedKeyStore(KeyStore):
         self._wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._outage_logged = False
+        self._closing = False
+        self._subscription: Subscription | None = None
         # its own thread: the default executor may be busy with other parts' long blocking work
         self._reload_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="codexgate-keys")
 
@@ -200,11 +202,14 @@ class SharedKeyStore(KeyStore):
             raise KeyStoreError(f"the shared state (Redis) is unreachable ({type(exc).__name__}); try again") from None
 
     def _read(self) -> tuple[int, _Keys | None]:
-        document, revision = self._client.mget(self._doc_key, self._rev_key)
+        document, raw_revision = self._client.mget(self._doc_key, self._rev_key)
+        revision = int(raw_revision or 0)
         if document is None:
-            return int(revision or 0), None
+            return revision, None
+        if self._mirror is not None and revision == self._revision:
+            return revision, list(self._mirror)  # unchanged: no parsing
         try:
-            return int(revision or 0), parse_keys(document if isinstance(document, bytes) else str(document).encode())
+            return revision, parse_keys(document if isinstance(document, bytes) else str(document).encode())
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyStoreError("the keys document in the shared state is not valid") from exc
 
@@ -264,11 +269,17 @@ class SharedKeyStore(KeyStore):
             self._tasks.append(asyncio.create_task(self._listen(state), name="codexgate-keys-listener"))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._closing = True
+        if self._subscription is not None:  # ends its iteration even if a cancel is swallowed inside redis-py
+            with contextlib.suppress(Exception):
+                await self._subscription.close()
+        for _ in range(3):
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=2.0)
         self._tasks.clear()
         self._reload_thread.shutdown(wait=False)
         self.close_client()
@@ -300,20 +311,25 @@ class SharedKeyStore(KeyStore):
         return True
 
     async def _reloader(self) -> None:
-        while True:
+        while not self._closing:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races the event
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), self.reload_interval)
+                async with asyncio.timeout(self.reload_interval):
+                    await self._wanted.wait()
             self._wanted.clear()
             await self.reload()
 
     async def _listen(self, state: SharedState) -> None:
-        while True:
+        while not self._closing:
             try:
                 async with await state.subscribe(CHANGE_CHANNEL) as subscription:
+                    self._subscription = subscription
                     self.request_reload()  # changes made while not subscribed
                     async for _revision in subscription:
                         self.request_reload()
             except Exception as exc:  # StateUnavailable, or a store error: retry, never let the listener die
-                if not isinstance(exc, StateUnavailable):
+                if not isinstance(exc, StateUnavailable) and not self._closing:
                     logger.warning("keys listener lost its subscription: %s", type(exc).__name__)
+            finally:
+                self._subscription = None
             await asyncio.sleep(0.25)
