@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -85,16 +86,22 @@ async def test_cli_create_and_revoke_act_on_the_shared_keys_every_instance_sees(
 
 
 @asynccontextmanager
-async def gateway(home: Path, url: str, prefix: str) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(home: Path, url: str, prefix: str, **overrides: str) -> AsyncIterator[httpx.AsyncClient]:
     write_auth_json(home)
     settings = settings_for(
-        home, CLOSED_UPSTREAM, upstream_retries=0, state_url=url, state_key_prefix=prefix, secret_key=SECRET
+        home,
+        CLOSED_UPSTREAM,
+        upstream_retries=0,
+        state_url=url,
+        state_key_prefix=prefix,
+        secret_key=SECRET,
+        **overrides,
     )
     app: GatewayASGI = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.app.router.lifespan_context(app.app),
-        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9191") as client,
     ):
         yield client
 
@@ -127,6 +134,42 @@ async def test_gateways_share_keys_imported_once_and_refuse_a_revoked_key_within
         cli.close_client()
     async with gateway(first_home, redis_server.url, redis_prefix) as third:  # its keys.json is not imported again
         assert await status(third, local_key) == 401
+
+
+async def test_keys_created_and_revoked_in_one_instances_console_reach_the_other_within_a_second(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Path
+) -> None:
+    password = "correct horse battery"
+    async with (
+        gateway(tmp_path / "one", redis_server.url, redis_prefix, admin_password=password) as first,
+        gateway(tmp_path / "two", redis_server.url, redis_prefix) as second,
+    ):
+        assert (await first.post("/dashboard/login", data={"password": password})).status_code == 303
+        page = await first.get("/dashboard/keys")
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert token is not None
+        created = await first.post("/dashboard/keys", data={"name": "ci", "csrf_token": token.group(1)})
+        secret = re.search(r'id="new-key-value">([^<]+)<', created.text)
+        assert created.status_code == 200 and secret is not None
+        kept = await first.post("/dashboard/keys", data={"name": "kept", "csrf_token": token.group(1)})
+        assert kept.status_code == 200
+        started = time.monotonic()
+        while await status(second, secret.group(1)) == 401:
+            assert time.monotonic() - started < 1.0
+            await asyncio.sleep(0.02)
+        page = await first.get("/dashboard/keys")
+        assert "ci" in page.text and "kept" in page.text
+        key_id = re.search(r"/keys/(key_[0-9a-f]+)/revoke", page.text.split("ci</span>", 1)[1])
+        assert key_id is not None
+        revoked = await first.post(
+            f"/dashboard/keys/{key_id.group(1)}/revoke", headers={"X-CSRF-Token": token.group(1)}
+        )
+        assert revoked.status_code == 303
+        started = time.monotonic()
+        while await status(second, secret.group(1)) != 401:
+            assert time.monotonic() - started < 1.0
+            await asyncio.sleep(0.02)
+        assert await status(first, secret.group(1)) == 401
 
 
 async def test_a_gateway_that_never_loaded_the_keys_answers_503(own_redis: RedisServer, tmp_path: Path) -> None:
