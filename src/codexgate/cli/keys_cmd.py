@@ -5,6 +5,10 @@ stderr), so ``KEY=$(codexgate keys create --name laptop)`` captures just the key
 time the key is shown; ``keys list`` shows names, ids, dates, limits and use against the budgets,
 never a key or a hash. ``keys update NAME`` changes a key's limits; a running gateway applies them
 within a second. Budgets and their counting are described in ``storage/budgets.py``.
+
+With ``state_url`` set (several instances sharing Redis), every command acts on the keys in the shared
+state (``storage/shared_keys.py``) instead of ``keys.json``, and ``keys list`` shows the token use of the
+whole cluster; the commands say so in their output.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from codexgate.cli.common import err_console, fail, print_table, settings
 from codexgate.cli.safe_text import plain
 
 if TYPE_CHECKING:
+    from codexgate.config import Settings
     from codexgate.storage.api_keys import KeyInfo, KeyStore
     from codexgate.storage.budgets import KeyLimits, KeyUsage
 
@@ -44,9 +49,36 @@ ExpiresOption = Annotated[
 
 
 def _store(ctx: typer.Context) -> KeyStore:
+    """The keys file, or with ``state_url`` the keys every instance shares in Redis."""
+    config = settings(ctx)
+    if config.state.state_url:
+        from codexgate.storage.shared_keys import SharedKeyStore
+
+        return SharedKeyStore.from_settings(config)
     from codexgate.storage.api_keys import KeyStore
 
-    return KeyStore(settings(ctx).keys_file)
+    return KeyStore(config.keys_file)
+
+
+def _where(config: Settings) -> str:
+    """Where the keys live, for messages (never the state URL: it may hold a password)."""
+    if config.state.state_url:
+        return f"the shared state (state_url, prefix {config.state.state_key_prefix!r}; every instance)"
+    return f"{config.keys_file} (home {config.home})"
+
+
+def _usage(config: Settings, keys: list[KeyInfo], now: float) -> dict[str, KeyUsage]:
+    if config.state.state_url:
+        from codexgate.storage.shared_budgets import shared_usage
+
+        try:
+            return shared_usage(config.state.state_url, config.state.state_key_prefix, [k.id for k in keys], now)
+        except Exception as exc:  # redis errors, OSError: the keys were just read, so this is rare
+            fail(f"the shared state (Redis) is unreachable ({type(exc).__name__}); try again")
+    from codexgate.storage.budgets import BUDGETS_FILE_NAME, BudgetTracker
+
+    tracker = BudgetTracker.saved(config.home / BUDGETS_FILE_NAME)
+    return {k.id: tracker.usage(k.id, now) for k in keys}
 
 
 def _when(timestamp: float) -> str:
@@ -111,7 +143,10 @@ def _rules_text(limits: KeyLimits) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    keys_app = typer.Typer(help="Manage the API keys clients must present.", no_args_is_help=True)
+    keys_app = typer.Typer(
+        help="Manage the API keys clients must present (with state_url: the keys every instance shares in Redis).",
+        no_args_is_help=True,
+    )
     app.add_typer(keys_app, name="keys")
 
     @keys_app.command("create")
@@ -127,7 +162,7 @@ def register(app: typer.Typer) -> None:
         expires: ExpiresOption = None,
     ) -> None:
         """Create a key and print it once, alone on the last line of stdout."""
-        from codexgate.storage.api_keys import KeyStore, KeyStoreError
+        from codexgate.storage.api_keys import KeyStoreError
         from codexgate.storage.budgets import NO_LIMITS
 
         limits = _limits(
@@ -141,14 +176,14 @@ def register(app: typer.Typer) -> None:
             expires=expires,
         )
         config = settings(ctx)
-        store = KeyStore(config.keys_file)
+        store = _store(ctx)
         try:
             key = store.create(name, limits)
         except KeyStoreError as exc:
             fail(str(exc))
         err_console.print(
-            f"Created API key {name.strip()!r} in {config.keys_file} (home {config.home}). It is shown only now: "
-            "store it somewhere safe. A running gateway using that home accepts it within a second.",
+            f"Created API key {name.strip()!r} in {_where(config)}. It is shown only now: "
+            "store it somewhere safe. A running gateway using these keys accepts it within a second.",
             markup=False,
             soft_wrap=True,
         )
@@ -215,17 +250,15 @@ def register(app: typer.Typer) -> None:
         import orjson
         from rich.table import Table
 
-        from codexgate.storage.api_keys import KeyStore, KeyStoreError
-        from codexgate.storage.budgets import BUDGETS_FILE_NAME, NO_LIMITS, BudgetTracker
+        from codexgate.storage.api_keys import KeyStoreError
+        from codexgate.storage.budgets import NO_LIMITS
 
         loaded = settings(ctx)
         try:
-            keys = KeyStore(loaded.keys_file).list()
+            keys = _store(ctx).list()
         except KeyStoreError as exc:
             fail(str(exc))
-        tracker = BudgetTracker.saved(loaded.home / BUDGETS_FILE_NAME)
-        now = time.time()
-        usage = {k.id: tracker.usage(k.id, now) for k in keys}
+        usage = _usage(loaded, keys, time.time())
         if as_json:
             # "limits" and "tokens_used" only for keys that have limits or use (a plain key keeps its old shape)
             document = []
@@ -240,7 +273,7 @@ def register(app: typer.Typer) -> None:
             return
         if not keys:
             err_console.print(
-                f"No API keys in {loaded.keys_file}: the gateway accepts any bearer value (loopback only by default).",
+                f"No API keys in {_where(loaded)}: the gateway accepts any bearer value (loopback only by default).",
                 markup=False,
                 soft_wrap=True,
             )
@@ -264,18 +297,21 @@ def register(app: typer.Typer) -> None:
         name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or id.")],
     ) -> None:
         """Revoke a key; a running gateway rejects it within a second."""
-        from codexgate.storage.api_keys import KeyStore, KeyStoreError
+        from codexgate.storage.api_keys import KeyStoreError
 
-        keys_file = settings(ctx).keys_file
-        store = KeyStore(keys_file)
+        store = _store(ctx)
         try:
             removed = store.revoke(name_or_id)
         except KeyStoreError as exc:
             fail(str(exc))
         if not removed:
             fail(f"no key named or with id {name_or_id!r}")
-        err_console.print(f"Revoked API key {name_or_id!r} in {keys_file}.", markup=False, soft_wrap=True)
-        if not store.list():
+        err_console.print(f"Revoked API key {name_or_id!r} in {_where(settings(ctx))}.", markup=False, soft_wrap=True)
+        try:
+            none_left = not store.list()
+        except KeyStoreError:
+            none_left = False  # unknown: say nothing
+        if none_left:
             err_console.print(
                 "No API keys are left: a gateway on a loopback address (or started with --allow-no-auth) now "
                 "accepts any client; one on a public address rejects every request until a key is created.",

@@ -53,7 +53,9 @@ DEFAULT_OPEN_PATHS = frozenset({"/health"})
 class KeyVerifier(Protocol):
     def has_keys(self) -> bool: ...
 
-    def verify(self, presented: str) -> KeyInfo | None: ...
+    def verify(self, presented: str) -> KeyInfo | None:
+        """The key's info, None for an unknown key; may raise an :class:`APIError` (e.g. 503) to refuse."""
+        ...
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -133,7 +135,10 @@ class KeyCheck:
         if not has_keys and not self.keys_required:
             return None
         presented = presented_key(scope)
-        info = self.key_store.verify(presented) if presented is not None and has_keys else None
+        try:
+            info = self.key_store.verify(presented) if presented is not None and has_keys else None
+        except APIError as exc:  # a shared key store that could not load its keys yet: 503, fail closed
+            return exc
         if info is not None:
             state["key_name"] = info.name
             state["key_id"] = info.id

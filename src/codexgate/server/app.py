@@ -39,6 +39,8 @@ from codexgate.upstream.pooled import AccountSource, PooledUpstream, PoolTokens,
 
 if TYPE_CHECKING:
     from codexgate.state.cluster import Cluster
+    from codexgate.storage.shared_budgets import SharedBudgetTracker
+    from codexgate.storage.shared_keys import SharedKeyStore
 
 __all__ = ["DASHBOARD_PATH", "create_app"]
 
@@ -83,8 +85,14 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         settings.storage.database_url or settings.database_path, retention_days=settings.storage.usage_retention_days
     )
     metrics.count_dropped_usage_rows(lambda: usage_writer.dropped)
-    key_store = KeyStore(settings.keys_file)
-    budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
+    key_store: KeyStore
+    budgets: BudgetTracker
+    shared: tuple[SharedKeyStore, SharedBudgetTracker] | None = None
+    if cluster is not None:  # keys, revocations and budget counters shared by every instance
+        key_store, budgets = shared = _shared_keys_and_budgets(settings, cluster)
+    else:
+        key_store = KeyStore(settings.keys_file)
+        budgets = BudgetTracker(settings.home / BUDGETS_FILE_NAME)
     gateway = Gateway(settings, token_source, upstream, usage_writer=usage_writer, metrics=metrics, pool=pool)
     _install_instructions(gateway, settings)
 
@@ -92,6 +100,9 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if cluster is not None:
             await cluster.start()
+        if shared is not None and cluster is not None:
+            await shared[0].start(cluster.state)
+            await shared[1].start()
         if registry is not None:
             await registry.start()
         await usage_writer.start()
@@ -107,6 +118,9 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
             await usage_writer.stop()
             await asyncio.to_thread(budgets.close)
             gateway.flush_rate_limits()
+            if shared is not None:
+                await shared[1].stop()
+                await shared[0].close()
             close = getattr(token_source, "aclose", None)
             if close is not None:
                 await close()
@@ -167,6 +181,18 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         max_header_size=settings.limits.max_header_size,
         cors=bool(settings.server.cors_origins),
     )
+
+
+def _shared_keys_and_budgets(settings: Settings, cluster: Cluster) -> tuple[SharedKeyStore, SharedBudgetTracker]:
+    """The key store and budget tracker of a shared-state instance (started in the lifespan)."""
+    from codexgate.storage.shared_budgets import SharedBudgetTracker
+    from codexgate.storage.shared_keys import SharedKeyStore
+
+    key_store = SharedKeyStore.from_settings(settings)
+    budgets = SharedBudgetTracker(cluster.state, budgeted_keys=key_store.mirrored)
+    cluster.on_reconnect(key_store.resync)
+    cluster.on_reconnect(budgets.resync)
+    return key_store, budgets
 
 
 def _console(

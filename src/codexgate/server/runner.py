@@ -173,12 +173,30 @@ def startup_line(settings: Settings, url: str, credential_source: object | None,
     return f"codexgate listening on {url}/v1 — {where}; {keys}"
 
 
+def configured_keys(settings: Settings) -> bool:
+    """Whether API keys exist: in ``keys.json``, or with ``state_url`` in the shared state (True when it
+    cannot be read: the server then refuses keyed requests until it can, so nothing falls open)."""
+    if not settings.state.state_url:
+        return KeyStore(settings.keys_file).has_keys()
+    from codexgate.storage.api_keys import KeyStoreError
+    from codexgate.storage.shared_keys import SharedKeyStore
+
+    store = SharedKeyStore.from_settings(settings)
+    try:
+        store.load()  # imports keys.json on a first start, like the server would
+    except KeyStoreError:
+        return True
+    finally:
+        store.close_client()
+    return store.has_keys()
+
+
 def run_server(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM. ``on_ready`` gets the ``/v1`` base URL once the port is bound.
 
     Raises :class:`BindRefused`, :class:`PortInUse` or ``OSError`` (another bind failure)."""
     configure_logging(settings.server.log_level, settings.server.log_format)
-    has_keys = KeyStore(settings.keys_file).has_keys()
+    has_keys = configured_keys(settings)
     refusal = check_bind_safety(settings.server.host, has_keys, settings.server.allow_no_auth)
     if refusal:
         raise BindRefused(refusal)

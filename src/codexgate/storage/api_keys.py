@@ -28,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,14 +61,16 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class _StoredKey:
+class StoredKey:
+    """One stored key: its info and the SHA-256 of the key (never the key)."""
+
     info: KeyInfo
     digest: bytes
 
 
 _FileIdentity = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
 _InfoList = list[KeyInfo]
-_KeyList = list[_StoredKey]  # named here: inside KeyStore, ``list`` is a method
+_KeyList = list[StoredKey]  # named here: inside KeyStore, ``list`` is a method
 
 
 def generate_key() -> str:
@@ -79,7 +81,7 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-def _validate_name(name: str) -> str:
+def validate_name(name: str) -> str:
     cleaned = name.strip()
     if not cleaned:
         raise KeyStoreError("a key needs a non-empty name")
@@ -90,11 +92,12 @@ def _validate_name(name: str) -> str:
     return cleaned
 
 
-def _parse(raw: bytes) -> list[_StoredKey]:
+def parse_keys(raw: bytes) -> list[StoredKey]:
+    """The keys of a keys document (the file's, or the shared store's); ValueError/KeyError/TypeError if bad."""
     document = orjson.loads(raw)
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a keys document")
-    keys: list[_StoredKey] = []
+    keys: list[StoredKey] = []
     for entry in document["keys"]:
         if not isinstance(entry, dict):
             raise ValueError("a key entry is not an object")
@@ -111,11 +114,11 @@ def _parse(raw: bytes) -> list[_StoredKey]:
             created_at=float(entry["created_at"]),
             limits=NO_LIMITS if limits.empty else limits,
         )
-        keys.append(_StoredKey(info=info, digest=digest))
+        keys.append(StoredKey(info=info, digest=digest))
     return keys
 
 
-def _serialize(keys: list[_StoredKey]) -> bytes:
+def serialize_keys(keys: Sequence[StoredKey]) -> bytes:
     entries: list[dict[str, Any]] = []
     for k in keys:
         entry: dict[str, Any] = {"id": k.info.id, "name": k.info.name, "created_at": k.info.created_at}
@@ -127,13 +130,64 @@ def _serialize(keys: list[_StoredKey]) -> bytes:
     return orjson.dumps({"version": FILE_VERSION, "keys": entries}, option=orjson.OPT_INDENT_2)
 
 
+def find_key(keys: Sequence[StoredKey], presented: str) -> KeyInfo | None:
+    """The info of the stored key ``presented`` hashes to, else None.
+
+    The presented key's hash is compared with every stored hash with ``hmac.compare_digest``, without
+    stopping at a match, so the time taken does not depend on which key matched.
+    """
+    digest = hash_key(presented)
+    found: KeyInfo | None = None
+    for stored in keys:
+        if hmac.compare_digest(digest, stored.digest):
+            found = stored.info
+    return found
+
+
+def lookup(keys: Sequence[StoredKey], name_or_id: str) -> KeyInfo | None:
+    for stored in keys:
+        if name_or_id in (stored.info.id, stored.info.name):
+            return stored.info
+    return None
+
+
+def add_key(keys: list[StoredKey], name: str, limits: KeyLimits, now: float) -> str:
+    """Append a new key named ``name`` to ``keys`` and return the key itself (``name`` already validated)."""
+    if any(stored.info.name == name for stored in keys):
+        raise KeyStoreError(f"a key named {name!r} already exists")
+    key = generate_key()
+    info = KeyInfo(
+        id="key_" + secrets.token_hex(6), name=name, created_at=now, limits=NO_LIMITS if limits.empty else limits
+    )
+    keys.append(StoredKey(info=info, digest=hash_key(key)))
+    return key
+
+
+def set_limits(keys: list[StoredKey], name_or_id: str, limits: KeyLimits) -> KeyInfo:
+    """Replace, in ``keys``, the limits of the key with this id or name; its new info."""
+    for index, stored in enumerate(keys):
+        if name_or_id in (stored.info.id, stored.info.name):
+            info = dataclasses.replace(stored.info, limits=NO_LIMITS if limits.empty else limits)
+            keys[index] = StoredKey(info=info, digest=stored.digest)
+            return info
+    raise KeyStoreError(f"no key named or with id {name_or_id!r}")
+
+
+def remove_key(keys: list[StoredKey], name_or_id: str) -> bool:
+    """Remove, from ``keys``, the key with this id or name; False when there is none."""
+    kept = [stored for stored in keys if name_or_id not in (stored.info.id, stored.info.name)]
+    removed = len(kept) != len(keys)
+    keys[:] = kept
+    return removed
+
+
 class KeyStore:
     """The keys file, cached in memory and re-read when it changes."""
 
     def __init__(self, path: Path, *, check_interval: float = RELOAD_CHECK_INTERVAL) -> None:
         self.path = path
         self.check_interval = check_interval
-        self._keys: tuple[_StoredKey, ...] = ()
+        self._keys: tuple[StoredKey, ...] = ()
         self._broken = False
         self._identity: _FileIdentity | None = None
         self._next_check = 0.0
@@ -153,12 +207,7 @@ class KeyStore:
         without stopping at a match, so the time taken does not depend on which key matched.
         """
         self._refresh()
-        digest = hash_key(presented)
-        found: KeyInfo | None = None
-        for stored in self._keys:
-            if hmac.compare_digest(digest, stored.digest):
-                found = stored.info
-        return found
+        return find_key(self._keys, presented)
 
     def list(self) -> _InfoList:
         self._refresh(force=True)
@@ -189,7 +238,7 @@ class KeyStore:
             keys, broken = [], False
         else:
             try:
-                keys, broken = _parse(self.path.read_bytes()), False
+                keys, broken = parse_keys(self.path.read_bytes()), False
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 if not self._broken:
                     logger.error(
@@ -218,7 +267,7 @@ class KeyStore:
                 keys: _KeyList = []
             else:
                 try:
-                    keys = _parse(raw)
+                    keys = parse_keys(raw)
                 except (ValueError, KeyError, TypeError) as exc:
                     raise KeyStoreError(f"{self.path} is not a valid keys file; fix or remove it") from exc
             yield keys
@@ -228,49 +277,30 @@ class KeyStore:
     def get(self, name_or_id: str) -> KeyInfo | None:
         """The current info of the key with this id or name (re-read when the file changed)."""
         self._refresh()
-        for stored in self._keys:
-            if name_or_id in (stored.info.id, stored.info.name):
-                return stored.info
-        return None
+        return lookup(self._keys, name_or_id)
 
     def create(self, name: str, limits: KeyLimits = NO_LIMITS) -> str:
         """Add a key named ``name`` and return it: the only time the key itself is available."""
-        name = _validate_name(name)
-        key = generate_key()
+        name = validate_name(name)
         with self._locked() as keys:
-            if any(stored.info.name == name for stored in keys):
-                raise KeyStoreError(f"a key named {name!r} already exists")
-            info = KeyInfo(
-                id="key_" + secrets.token_hex(6),
-                name=name,
-                created_at=time.time(),
-                limits=NO_LIMITS if limits.empty else limits,
-            )
-            keys.append(_StoredKey(info=info, digest=hash_key(key)))
-            atomic_write_bytes(self.path, _serialize(keys))
+            key = add_key(keys, name, limits, time.time())
+            atomic_write_bytes(self.path, serialize_keys(keys))
         self._refresh(force=True)
         return key
 
     def update(self, name_or_id: str, limits: KeyLimits) -> KeyInfo:
         """Replace the limits of the key with this id or name; returns its new info."""
         with self._locked() as keys:
-            for index, stored in enumerate(keys):
-                if name_or_id in (stored.info.id, stored.info.name):
-                    info = dataclasses.replace(stored.info, limits=NO_LIMITS if limits.empty else limits)
-                    keys[index] = _StoredKey(info=info, digest=stored.digest)
-                    break
-            else:
-                raise KeyStoreError(f"no key named or with id {name_or_id!r}")
-            atomic_write_bytes(self.path, _serialize(keys))
+            info = set_limits(keys, name_or_id, limits)
+            atomic_write_bytes(self.path, serialize_keys(keys))
         self._refresh(force=True)
         return info
 
     def revoke(self, name_or_id: str) -> bool:
         """Remove the key with this id or name; False when there is none."""
         with self._locked() as keys:
-            kept = [stored for stored in keys if name_or_id not in (stored.info.id, stored.info.name)]
-            if len(kept) == len(keys):
+            if not remove_key(keys, name_or_id):
                 return False
-            atomic_write_bytes(self.path, _serialize(kept))
+            atomic_write_bytes(self.path, serialize_keys(keys))
         self._refresh(force=True)
         return True

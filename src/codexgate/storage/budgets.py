@@ -25,8 +25,8 @@ next request is refused). The RPM limit counts a request when it is admitted and
 
 Limits changed with ``keys update`` (or the dashboard) reach a running server through the keys file:
 :meth:`KeyStore.verify` re-reads it within a second and returns the key's new :class:`KeyLimits`, which
-the next :meth:`BudgetTracker.check` uses. Counters are per process (embedded mode); several instances
-sharing ``state_url`` do not share them yet.
+the next :meth:`BudgetTracker.check` uses. Counters are per process (embedded mode); with ``state_url``
+the instances share them through :class:`codexgate.storage.shared_budgets.SharedBudgetTracker`.
 
 Server wiring::
 
@@ -245,6 +245,13 @@ class BudgetTracker:
                 start = self._windows.starts[window]
                 counters.tokens[window] = (start, counters.used(window, start) + tokens)
             self._dirty.add(key_id)
+
+    def _counters_of(self, key_id: str) -> _Counters:
+        """The key's counters, created empty when new (call with ``_lock`` held)."""
+        counters = self._counters.get(key_id)
+        if counters is None:
+            counters = self._counters[key_id] = _Counters()
+        return counters
 
     def usage(self, key_id: str, now: float) -> KeyUsage:
         """The key's tokens in the current windows and its requests in the last minute."""
