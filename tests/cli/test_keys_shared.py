@@ -46,7 +46,7 @@ async def test_cli_create_and_revoke_act_on_the_shared_keys_every_instance_sees(
         tmp_path,
         CODEXGATE_HOME=str(tmp_path / "home"),
         CODEXGATE_STATE_URL=redis_server.url,
-        CODEXGATE_STATE_KEY_PREFIX=redis_prefix,
+        CODEXGATE_STATE_PREFIX=redis_prefix,
         CODEXGATE_SECRET_KEY=SECRET,
     )
     servers: list[tuple[SharedKeyStore, RedisState]] = []
@@ -93,7 +93,7 @@ async def gateway(home: Path, url: str, prefix: str, **overrides: str) -> AsyncI
         CLOSED_UPSTREAM,
         upstream_retries=0,
         state_url=url,
-        state_key_prefix=prefix,
+        state_prefix=prefix,
         secret_key=SECRET,
         **overrides,
     )

@@ -63,7 +63,7 @@ def _store(ctx: typer.Context) -> KeyStore:
 def _where(config: Settings) -> str:
     """Where the keys live, for messages (never the state URL: it may hold a password)."""
     if config.state.state_url:
-        return f"the shared state (state_url, prefix {config.state.state_key_prefix!r}; every instance)"
+        return f"the shared state (state_url, prefix {config.state.state_prefix!r}; every instance)"
     return f"{config.keys_file} (home {config.home})"
 
 
@@ -72,7 +72,7 @@ def _usage(config: Settings, keys: list[KeyInfo], now: float) -> dict[str, KeyUs
         from codexgate.storage.shared_budgets import shared_usage
 
         try:
-            return shared_usage(config.state.state_url, config.state.state_key_prefix, [k.id for k in keys], now)
+            return shared_usage(config.state.state_url, config.state.state_prefix, [k.id for k in keys], now)
         except Exception as exc:  # redis errors, OSError: the keys were just read, so this is rare
             fail(f"the shared state (Redis) is unreachable ({type(exc).__name__}); try again")
     from codexgate.storage.budgets import BUDGETS_FILE_NAME, BudgetTracker

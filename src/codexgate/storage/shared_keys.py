@@ -131,7 +131,7 @@ class SharedKeyStore(KeyStore):
         url = settings.state.state_url
         if not url:
             raise ValueError("a shared key store needs state_url")
-        return cls(url, prefix=settings.state.state_key_prefix, path=settings.keys_file, **options)
+        return cls(url, prefix=settings.state.state_prefix, path=settings.keys_file, **options)
 
     @property
     def loaded(self) -> bool:
