@@ -7,7 +7,8 @@
   Codex CLI's file) is stored into the shared store with ``put_if_newer`` — at start, and again whenever
   the file changes — so a newer file replaces older stored credentials and an older one never does. A file
   that could not be imported (store unreachable) is tried again every ``sync_interval``.
-- **Listing**: every ``sync_interval`` (1 s) and right after the store returns from an outage, the
+- **Listing**: every ``sync_interval`` (1 s) and right after the store returns from an outage (when each
+  account's newest document known here is stored again, in case the store came back empty), the
   store's accounts are scanned; the registry lists the union of these and its files, so an instance with an
   empty home serves the accounts the others imported. The scan also hands each account's sealed document to
   its manager (a resync that does not depend on pub/sub).
@@ -200,6 +201,18 @@ class SharedAccounts:
             if changed:
                 self._on_change()
 
+    async def resync_after_outage(self) -> None:
+        """The store answers again (a ``cluster.on_reconnect`` hook): put back what this instance knows.
+
+        Each account's newest document known here is stored again (``put_if_newer``: never over a newer one),
+        then every file is imported again — so a store that came back empty (restarted without persistence)
+        holds every account again, with the newest tokens any instance kept, within one pass."""
+        for manager in list(self.managers.values()):
+            with contextlib.suppress(StateUnavailable):
+                await manager.store_known()
+        self._imported.clear()
+        await self.sync_once()
+
     async def _sync_loop(self) -> None:
         while True:
             await asyncio.sleep(self.sync_interval)
@@ -212,7 +225,7 @@ class SharedAccounts:
         """Import the files and read the store once (an unreachable store is not fatal), then keep syncing."""
         self.note_files(files)
         await self.sync_once()
-        self.cluster.on_reconnect(self.sync_once)
+        self.cluster.on_reconnect(self.resync_after_outage)
         if self._syncer is None:
             self._syncer = asyncio.create_task(self._sync_loop(), name="codexgate-shared-accounts")
 

@@ -359,6 +359,12 @@ class SharedTokenManager:
         else:
             await self._read_store()  # something newer is stored (a new login): use it
 
+    async def store_known(self) -> None:
+        """Store the newest document known here again (never over a newer one): after an outage."""
+        document = self._unsaved or self._document
+        if document is not None:
+            await self._store(document)
+
     def _keep_unsaved(self, document: dict[str, Any]) -> None:
         self._unsaved = document
         if self._saver is None or self._saver.done():
