@@ -333,3 +333,31 @@ async def test_credentials_sealed_under_an_unknown_key_are_skipped_with_one_line
     lines = [record.getMessage() for record in caplog.records if "cannot be opened" in record.getMessage()
              or "not configured" in record.getMessage()]  # fmt: skip
     assert len(lines) == 1, lines
+
+
+async def test_requests_are_answered_from_memory_without_redis_or_decryption(
+    redis_server: RedisServer, redis_prefix: str, issuer: FakeIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = auth_document()
+    write_document(tmp_path / "a" / "auth.json", document)
+    async with instances(redis_server, redis_prefix, [tmp_path / "a"], issuer.base_url) as (a,):
+        await a.registry.credentials(KEY)  # the first read may go to Redis
+        state_calls = 0
+        opened = 0
+        real_get, real_open = a.cluster.state.get_with_ttl, a.cluster.box.open
+
+        async def counting_get(namespace: str, key: str) -> Any:
+            nonlocal state_calls
+            state_calls += 1
+            return await real_get(namespace, key)
+
+        def counting_open(sealed: bytes, context: str) -> bytes:
+            nonlocal opened
+            opened += 1
+            return real_open(sealed, context)
+
+        monkeypatch.setattr(a.cluster.state, "get_with_ttl", counting_get)
+        monkeypatch.setattr(a.cluster.box, "open", counting_open)
+        for _ in range(200):
+            assert (await a.registry.credentials(KEY)).access_token == document["tokens"]["access_token"]
+        assert (state_calls, opened) == (0, 0)
