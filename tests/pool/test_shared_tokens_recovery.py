@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from codexgate.pool.accounts import account_key
 from codexgate.state.secrets_box import version_of
 from tests.fake_issuer import FakeIssuer
@@ -76,3 +78,35 @@ async def test_a_redis_back_empty_gets_every_account_again_with_the_newest_token
         assert (await b.registry.credentials(KEY)).access_token == refreshed.access_token
         assert set(b.registry.accounts()) == {KEY, other_key}
         assert issuer.refresh_calls == 1
+
+
+async def test_a_lock_held_past_the_wait_is_a_transient_refusal_not_a_refresh(
+    own_redis: RedisServer, issuer: FakeIssuer, tmp_path: Path
+) -> None:
+    from codexgate.auth.oauth_client import AuthError, OAuthClient
+    from codexgate.pool.shared_tokens import SharedTokenManager
+
+    expired = auth_document(expires_in=-60)
+    issuer.valid_refresh_tokens.add(expired["tokens"]["refresh_token"])
+    write_document(tmp_path / "a" / "auth.json", expired)
+    async with instances(own_redis, "c1r:", [tmp_path / "a"], issuer.base_url) as (a,):
+        holder = a.cluster.state.lock(f"refresh:{KEY}", ttl=30.0)  # a live holder that takes long
+        assert await holder.acquire()
+        manager = SharedTokenManager(KEY, a.cluster, OAuthClient(issuer.base_url, "cid"), refresh_margin=300,
+                                     lock_wait=0.3)  # fmt: skip
+        try:
+            with pytest.raises(AuthError) as waited:
+                await manager.get()
+            assert waited.value.code == "refresh_lock_timeout"  # the pool treats it as transient
+            # a token still valid (inside the margin) is served meanwhile; after a 401 it is not
+            inside = auth_document(expires_in=120, last_refresh="2026-12-01T00:00:00Z")
+            assert await a.cluster.credentials.store_credentials(KEY, inside)
+            await a.cluster.cache.invalidate(a.cluster.credentials.namespace, KEY)
+            served = await manager.get()
+            assert served.access_token == inside["tokens"]["access_token"]
+            with pytest.raises(AuthError):
+                await manager.refresh_after_unauthorized(served)
+            assert issuer.refresh_calls == 0
+        finally:
+            await holder.release()
+            await manager.aclose()

@@ -315,8 +315,10 @@ class SharedTokenManager:
         with contextlib.suppress(StateUnavailable):
             await self._read_store()
         latest = self._local
-        if latest is not None and (self._still_good(latest, stale, force) or not latest.expires_within(0, time.time())):
+        if latest is not None and self._still_good(latest, stale, force):
             return latest
+        if latest is not None and not force and not latest.expires_within(0, time.time()):
+            return latest  # still valid: serve it (after a 401 it would only be rejected again)
         raise AuthError(
             f"Timed out waiting for another instance to refresh the credentials of {self.describe()}.",
             code="refresh_lock_timeout",
