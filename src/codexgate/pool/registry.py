@@ -24,10 +24,15 @@ How it works
   :meth:`aclose`; a restart restores cooldowns, windows, counters and errors.
 - **Logs** name an account by its alias only.
 
-Wiring (the lead): ``registry = AccountRegistry.from_settings(settings)``; ``await registry.start()`` at
-startup and ``await registry.aclose()`` at shutdown; per request ``router.route(registry.accounts(), …)``,
-then ``await registry.credentials(decision.account.key)``; after an upstream 401
-``await registry.refresh_after_unauthorized(key, rejected)`` (an :class:`AuthError` from it means
+- **Several instances** (``cluster=``, with ``state_url``): the shared store is the source of truth for
+  credentials (:mod:`codexgate.pool.shared_accounts`): files found on disk are imported into it, never
+  written to, the accounts the other instances imported are listed too, and each account's credentials come
+  from a :class:`~codexgate.pool.shared_tokens.SharedTokenManager` (one refresh per account cluster-wide).
+
+Wiring (the lead): ``registry = AccountRegistry.from_settings(settings, cluster=cluster)``;
+``await registry.start()`` at startup and ``await registry.aclose()`` at shutdown; per request
+``router.route(registry.accounts(), …)``, then ``await registry.credentials(decision.account.key)``; after an
+upstream 401 ``await registry.refresh_after_unauthorized(key, rejected)`` (an :class:`AuthError` from it means
 ``health.unauthorized_after_refresh``).
 """
 
@@ -63,6 +68,9 @@ from codexgate.pool.accounts import AccountState, AccountStatus
 
 if TYPE_CHECKING:
     from codexgate.config import Settings
+    from codexgate.pool.shared_accounts import SharedAccount, SharedAccounts
+    from codexgate.pool.shared_tokens import SharedTokenManager
+    from codexgate.state.cluster import Cluster
 
 __all__ = ["AccountRegistry", "UnknownAccountError"]
 
@@ -103,6 +111,7 @@ class AccountRegistry:
         check_interval: float = CHECK_INTERVAL_SECONDS,
         save_interval: float = SAVE_INTERVAL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        cluster: Cluster | None = None,
     ) -> None:
         self.paths = paths
         self.issuer = issuer
@@ -116,22 +125,38 @@ class AccountRegistry:
         self._states: dict[str, AccountState] = {}
         self._files: dict[str, AccountFile] = {}
         self._managers: dict[Path, TokenManager] = {}
-        self._file_stamps: dict[str, tuple[Path, _Stamp]] = {}
+        self._file_stamps: dict[str, object] = {}
         self._resumes_applied: dict[str, int] = {}
         self._restored: dict[str, SavedState] | None = None
         self._signature: tuple[_Stamp, ...] | None = None
         self._next_check = -float("inf")
         self._written: bytes | None = None
         self._saver: asyncio.Task[None] | None = None
+        self._shared: SharedAccounts | None = None
+        if cluster is not None:  # several instances: the state modules are imported only then
+            from codexgate.pool.shared_accounts import SharedAccounts
+
+            self._shared = SharedAccounts(
+                cluster,
+                issuer=issuer,
+                client_id=client_id,
+                refresh_margin=refresh_margin,
+                http=self._http_client,
+                describe=self.alias,
+                on_change=self._rescan_soon,
+            )
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient | None = None) -> AccountRegistry:
+    def from_settings(
+        cls, settings: Settings, http: httpx.AsyncClient | None = None, *, cluster: Cluster | None = None
+    ) -> AccountRegistry:
         return cls(
             PoolPaths(settings.home, settings.codex_auth_file),
             issuer=settings.auth.auth_issuer,
             client_id=settings.auth.client_id,
             refresh_margin=settings.auth.refresh_margin,
             http=http,
+            cluster=cluster,
         )
 
     # ---- what the router reads ------------------------------------------------------------------
@@ -159,13 +184,29 @@ class AccountRegistry:
 
     def reload(self) -> None:
         """Rescan now (tests, and after a change made in this process)."""
-        self._next_check = -float("inf")
-        self._signature = None
+        self._rescan_soon()
         self.accounts()
 
+    def _rescan_soon(self) -> None:
+        """Make the next :meth:`accounts` rebuild the list (the shared store's accounts changed)."""
+        self._next_check = -float("inf")
+        self._signature = None
+
+    def has_credentials(self) -> bool:
+        """Whether some account has credentials: a file on disk, or (several instances) the shared store's."""
+        accounts = self.accounts()
+        if self._shared is not None:
+            return any(self._shared.managers[key].has_credentials() for key in accounts if key in self._shared.managers)
+        return any(found.path.exists() for found in self._files.values())
+
     # ---- credentials ----------------------------------------------------------------------------
-    def _manager(self, key: str) -> TokenManager:
+    def _manager(self, key: str) -> TokenManager | SharedTokenManager:
         self.accounts()
+        if self._shared is not None:
+            shared = self._shared.managers.get(key) if key in self._states else None
+            if shared is None:
+                raise UnknownAccountError(self.alias(key))
+            return shared
         found = self._files.get(key)
         if found is None:
             raise UnknownAccountError(self.alias(key))
@@ -202,6 +243,11 @@ class AccountRegistry:
     def _reload(self, signature: tuple[_Stamp, ...]) -> None:
         self._signature = signature
         files, shadowed = scan(self.paths)
+        entries: dict[str, AccountFile | SharedAccount] = dict(files)
+        if self._shared is not None:  # several instances: the shared store's accounts too
+            self._shared.note_files(files)
+            for key, remote in self._shared.remote.items():
+                entries.setdefault(key, remote)
         index = read_index(self.paths)
         if self._restored is None:
             self._restored = read_states(self.paths)
@@ -211,10 +257,10 @@ class AccountRegistry:
             alias = saved.state.get("alias")
             if key not in previous and isinstance(alias, str):
                 previous[key] = alias
-        aliases = assign_aliases(((key, found.email) for key, found in files.items()), index, previous)
+        aliases = assign_aliases(((key, found.email) for key, found in entries.items()), index, previous)
 
         states: dict[str, AccountState] = {}
-        for key, found in files.items():
+        for key, found in entries.items():
             state = self._states.get(key) or self._restore(key, found)
             state.alias = aliases[key]
             state.email = found.email or state.email
@@ -222,19 +268,20 @@ class AccountRegistry:
             entry = index.get(key)
             if entry is not None:
                 self._apply_operator(key, state, entry.paused, entry.resume_count)
-            stamp = (found.path, _stamp(found.path))
+            stamp = self._credentials_stamp(key, found)
             if self._file_stamps.get(key, stamp) != stamp and state.status is AccountStatus.NEEDS_LOGIN:
                 health.credentials_renewed(state)  # a new login (or import) wrote the file
                 logger.info("account %s has new credentials", state.alias)
             self._file_stamps[key] = stamp
-            if found.path not in self._managers:
+            if isinstance(found, AccountFile) and self._shared is None and found.path not in self._managers:
                 self._managers[found.path] = self._new_manager(found.path)
             states[key] = state
         for key in self._states.keys() - states.keys():
             logger.info("account %s left the pool", self._states[key].alias)
             self._file_stamps.pop(key, None)
         for key in states.keys() - self._states.keys():
-            logger.info("account %s is in the pool (%s)", states[key].alias, files[key].kind.value)
+            kind = files[key].kind.value if key in files else "shared state"
+            logger.info("account %s is in the pool (%s)", states[key].alias, kind)
         for duplicate in shadowed:
             logger.debug("account %s is also in a file that is not used", aliases.get(duplicate.key, "?"))
         used = {found.path for found in files.values()}
@@ -242,7 +289,13 @@ class AccountRegistry:
         self._files = files
         self._states = states
 
-    def _restore(self, key: str, found: AccountFile) -> AccountState:
+    def _credentials_stamp(self, key: str, found: AccountFile | SharedAccount) -> object:
+        """What changes when the account gets new credentials: its file, and its version in the shared store."""
+        on_disk = (found.path, _stamp(found.path)) if isinstance(found, AccountFile) else None
+        remote = self._shared.remote.get(key) if self._shared is not None else None
+        return (on_disk, remote.version if remote is not None else None)
+
+    def _restore(self, key: str, found: AccountFile | SharedAccount) -> AccountState:
         saved = self._restored.get(key) if self._restored is not None else None
         if saved is not None:
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -298,8 +351,12 @@ class AccountRegistry:
             self._written = document
 
     async def start(self) -> None:
-        """Load the accounts and start saving their states in the background."""
+        """Load the accounts (several instances: import them and read the store's) and start saving their
+        states in the background."""
         self.accounts()
+        if self._shared is not None:
+            await self._shared.start(self._files)
+            self.reload()
         if self._saver is None:
             self._saver = asyncio.create_task(self._save_loop(), name="codexgate-account-states")
 
@@ -310,6 +367,8 @@ class AccountRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saver
             self._saver = None
+        if self._shared is not None:
+            await self._shared.aclose()
         if self._states:
             try:
                 self.save()

@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         source = SingleSource(tokens)
         token_source = tokens
     else:
-        registry = AccountRegistry.from_settings(settings)
+        registry = AccountRegistry.from_settings(settings, cluster=cluster)
         source = registry
         token_source = PoolTokens(registry, account_router)
     upstream = UpstreamClient(settings, token_source)

@@ -82,6 +82,13 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + char if char in "*?[]\\" else char for char in text)
 
 
+def _resurface_cancel(task: asyncio.Task[Any] | None, cancelling_before: int) -> None:
+    """Raise the cancellation redis-py swallowed: a command cancelled at the wrong moment returns normally
+    (seen with redis 8.1 on a connection pool), and a cancelled background loop would then never end."""
+    if task is not None and task.cancelling() > cancelling_before:
+        raise asyncio.CancelledError
+
+
 class RedisSubscription:
     """Messages of one Redis channel; raises :class:`StateUnavailable` (once, then ends) when the link drops.
 
@@ -98,9 +105,12 @@ class RedisSubscription:
         return self
 
     async def __anext__(self) -> bytes:
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         while not self._closed:
             try:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                _resurface_cancel(task, cancelling)
             except _UNREACHABLE as exc:
                 await self.close()
                 self._owner._mark_down(exc)
@@ -190,12 +200,16 @@ class RedisState:
             self._down_since = None
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self.timeout * 2 + 0.5):
                 result = await operation()
         except _UNREACHABLE as exc:
+            _resurface_cancel(task, cancelling)
             self._mark_down(exc)
             raise StateUnavailable() from None
+        _resurface_cancel(task, cancelling)
         self._mark_up()
         return result
 

@@ -155,6 +155,9 @@ class PoolTokens:
 
     def has_credentials(self) -> bool:
         """Whether some account's credential file is there (checked on disk: a logout is seen at once)."""
+        has = getattr(self.source, "has_credentials", None)
+        if has is not None:  # the registry knows (with several instances: the shared store's accounts too)
+            return bool(has())
         accounts = self.source.accounts()
         where = getattr(self.source, "credential_file", None)
         if where is None:
