@@ -54,7 +54,7 @@ async def test_an_empty_instance_serves_the_cluster_account_and_both_share_one_r
     file_bytes = account_file.read_bytes()
     overrides = {
         "state_url": redis_server.url,
-        "state_key_prefix": redis_prefix,
+        "state_prefix": redis_prefix,
         "secret_key": "c1-app-test-secret-key-" + "q" * 12,
         "auth_issuer": issuer.base_url,
         "upstream_retries": 0,
