@@ -1,0 +1,137 @@
+"""Three codexgate processes against one Redis, one PostgreSQL and one simulator: they start, serve, are
+counted whole by ``stats``, report the shared state in ``/health``; and the settings' guard rails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.cluster.harness import CLI, GatewayCluster
+from tests.helpers import wait_until
+
+REQUEST = {"model": "gpt-5", "input": "hello", "stream": False}
+
+
+async def test_three_instances_serve_against_redis_and_postgres(shared_cluster: GatewayCluster) -> None:
+    for index in (1, 2, 3):
+        health = shared_cluster.health(index)
+        assert health["shared_state"] == "ok" and health["credentials"] is True
+    before = len(shared_cluster.simulator.control.requests())
+    async with shared_cluster.client() as client:
+        answers = [await client.post("/v1/responses", json=REQUEST) for _ in range(9)]
+        assert [answer.status_code for answer in answers] == [200] * 9
+        assert all(answer.json()["status"] == "completed" for answer in answers)
+        assert sorted(outcome.tried[0] for outcome in client.outcomes) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+        assert client.retried == 0
+    assert len(shared_cluster.simulator.control.requests()) == before + 9
+
+
+def stats_requests(cluster: GatewayCluster) -> int:
+    requests: int = cluster.stats()["totals"]["requests"]
+    return requests
+
+
+async def test_stats_counts_every_request_of_all_three(shared_cluster: GatewayCluster) -> None:
+    before = stats_requests(shared_cluster)
+    async with shared_cluster.client() as client:
+        for index in (1, 2, 3):
+            for _ in range(index + 1):  # 2, 3 and 4 requests: each instance's rows are told apart by the total
+                assert (await client.post("/v1/responses", json=REQUEST, instance=index)).status_code == 200
+    counted: list[int] = []
+
+    def all_counted() -> bool:
+        counted.append(stats_requests(shared_cluster))
+        return counted[-1] >= before + 9
+
+    assert wait_until(all_counted, timeout=15, interval=0.3), f"stats counted {counted[-1] - before} of 9"
+    time.sleep(0.5)
+    assert stats_requests(shared_cluster) == before + 9  # and no request twice
+    document = shared_cluster.stats()
+    assert document["database"].startswith("postgresql://") and shared_cluster.redis.password not in json.dumps(
+        document
+    )
+
+
+def test_serve_refuses_state_url_without_secret_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEXGATE_", "CODEX_"))}
+    env |= {"CODEXGATE_HOME": str(tmp_path), "HOME": str(tmp_path), "CODEXGATE_PORT": "0"}
+    env["CODEXGATE_STATE_URL"] = "redis://127.0.0.1:9/0"
+    done = subprocess.run([CLI, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())
+    assert "state_url is set but secret_key is not" in message and "CODEXGATE_SECRET_KEY" in message
+
+
+async def test_health_reports_the_shared_state_while_redis_stops_and_returns(
+    make_cluster: Callable[..., GatewayCluster],
+) -> None:
+    cluster = make_cluster(instances=1, accounts=1)
+    instance = cluster.instance(1)
+    assert instance.health()["shared_state"] == "ok"
+    cluster.redis.stop()
+    assert wait_until(lambda: instance.health()["shared_state"] == "unavailable", timeout=5, interval=0.1)
+    async with cluster.client() as client:  # an account with a valid token keeps serving
+        assert (await client.post("/v1/responses", json=REQUEST)).status_code == 200
+    cluster.redis.start()
+    started = time.monotonic()
+    assert wait_until(lambda: instance.health()["shared_state"] == "ok", timeout=10, interval=0.1)
+    assert time.monotonic() - started < 5
+    log = lambda: instance.log_text(1_000_000)  # noqa: E731
+    assert wait_until(lambda: "shared state (Redis) reachable again" in log(), timeout=5)
+    assert log().count("shared state (Redis) unreachable") == 1, "one line for the outage (not one per request)"
+
+
+EMBEDDED_PROBE = """
+import asyncio, json, sys
+import httpx, uvicorn
+from codexgate.config import load_settings
+from codexgate.server.app import create_app
+from codexgate.testing.simulator_process import simulator_thread
+home = sys.argv[1]
+
+async def main(base_url):
+    flags = {"home": home, "codex_home": home + "/codex", "upstream_url": base_url, "auth_issuer": base_url}
+    app = create_app(load_settings(flags=flags, env={}).settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+        health = await client.get("/health")
+        answer = await client.post("/v1/responses", json={"model": "gpt-5", "input": "hi", "stream": False})
+    server.should_exit = True
+    await asyncio.wait_for(serving, 20)
+    return health.json(), answer.status_code
+
+with simulator_thread() as simulator:
+    health, status = asyncio.run(main(simulator.base_url))
+print(json.dumps({"health": health, "status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_the_embedded_default_loads_no_redis_cryptography_or_psycopg(tmp_path: Path) -> None:
+    from codexgate.testing.demo_auth import write_pool_accounts
+
+    write_pool_accounts(tmp_path, 1, expires_in=3600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEXGATE_", "CODEX_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_PROBE, str(tmp_path)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == 200 and "shared_state" not in report["health"]
+    modules: list[str] = report["modules"]
+    assert "codexgate.server.app" in modules  # the probe did load the gateway
+    for forbidden in ("redis", "cryptography", "psycopg", "psycopg_binary", "codexgate.state"):
+        loaded = [name for name in modules if name == forbidden or name.startswith(forbidden + ".")]
+        assert not loaded, f"{forbidden} loaded on the embedded path: {loaded[:5]}"
