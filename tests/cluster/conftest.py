@@ -2,8 +2,9 @@
 three ``codexgate serve`` processes (tests/cluster/harness.py).
 
 ``make_cluster(**options)`` starts a cluster of this test alone, with a Redis of its own (``own_redis``: the
-test may stop and start it); ``shared_cluster`` is one cluster for the read-only tests of a module (accounts
-with valid tokens in every home). A failing test's report gets the end of every instance's log.
+test may stop and start it); ``shared_cluster`` is one cluster shared by the tests of this folder that leave it
+running (three instances, three accounts with valid tokens, copies of them in every home, no API key unless a
+test makes one and revokes it again). A failing test's report gets the end of every instance's log.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def make_cluster(
         yield make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def shared_cluster(
     tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer
 ) -> Iterator[GatewayCluster]:
@@ -57,7 +58,7 @@ def shared_cluster(
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
     if report.when != "call" or not report.failed:
         return

@@ -9,7 +9,7 @@
   ``CODEXGATE_STATE_URL`` at a Redis the test owns (it may ``stop()``/``start()`` it on the same port),
   ``CODEXGATE_SECRET_KEY``, ``CODEXGATE_DATABASE_URL`` at a database of its own in the session's PostgreSQL,
   upstream and sign-in server at the simulator. Instance 1's home holds the account files (``accounts_on=
-  "first"``: the others learn the accounts from Redis) or every home does (``"all"``).
+  "first"``: the others learn the accounts from Redis) or every home holds copies of them (``"all"``).
 
 :class:`GatewayCluster` then offers ``kill_9(i)``, ``restart(i)``, ``health(i)``, each instance's log, the
 ``codexgate stats`` and ``codexgate keys`` CLIs against the cluster, and :class:`RoundRobinClient`: an async
@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,9 +38,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-
 from bench.processes import gateway_env, wait_announced
-from codexgate.testing.demo_auth import pool_account_ids, write_pool_accounts
+
+from codexgate.testing.demo_auth import demo_auth_document, pool_account_ids, write_pool_accounts
 from codexgate.testing.ports import free_port
 from codexgate.testing.simulator_control import SimulatorControl
 from tests.services import PostgresServer, RedisServer, _tied_to_this_process
@@ -306,6 +307,7 @@ def start_cluster(
     instances: int = 3,
     accounts: int = 3,
     expired: bool = False,
+    expired_accounts: int = 0,
     accounts_on: Literal["first", "all"] = "first",
     api_key: bool = False,
     event_delay: float = 0.0,
@@ -313,6 +315,7 @@ def start_cluster(
     """Start a cluster (see the module docstring) and stop every process it started on the way out.
 
     ``expired``: every account's access token has expired (each account's first request refreshes);
+    ``expired_accounts``: only the last that many have;
     ``api_key``: a key is created through instance 1 before the instances start (``cluster.api_key``)."""
     directory.mkdir(parents=True, exist_ok=True)
     simulator = SimulatorProcess(directory, event_delay=event_delay)
@@ -323,8 +326,13 @@ def start_cluster(
         for index in range(1, instances + 1):
             home = directory / f"home-{index}"
             home.mkdir(mode=0o700)
-            if index == 1 or accounts_on == "all":
+            if index == 1:
                 write_pool_accounts(home, accounts, expires_in=-60 if expired else 3600)
+                for account_id in pool_account_ids(accounts)[accounts - expired_accounts :]:
+                    document = demo_auth_document(time.time(), expires_in=-60, account_id=account_id)
+                    (home / "accounts" / f"{account_id}.json").write_text(json.dumps(document))
+            elif accounts_on == "all":  # the same files (the same refresh tokens), as copies of one login would be
+                shutil.copytree(directory / "home-1" / "accounts", home / "accounts")
             env = instance_env(
                 home, simulator, free_port(), state_url=redis.url, database_url=cluster.database_url, prefix=prefix
             )

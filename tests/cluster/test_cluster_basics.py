@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-import httpx
-
-from tests.cluster.harness import CLI, GatewayCluster
+from tests.cluster.harness import CLI, GatewayCluster, Instance
 from tests.helpers import wait_until
 
 REQUEST = {"model": "gpt-5", "input": "hello", "stream": False}
@@ -69,25 +68,6 @@ def test_serve_refuses_state_url_without_secret_key(tmp_path: Path) -> None:
     assert "state_url is set but secret_key is not" in message and "CODEXGATE_SECRET_KEY" in message
 
 
-async def test_health_reports_the_shared_state_while_redis_stops_and_returns(
-    make_cluster: Callable[..., GatewayCluster],
-) -> None:
-    cluster = make_cluster(instances=1, accounts=1)
-    instance = cluster.instance(1)
-    assert instance.health()["shared_state"] == "ok"
-    cluster.redis.stop()
-    assert wait_until(lambda: instance.health()["shared_state"] == "unavailable", timeout=5, interval=0.1)
-    async with cluster.client() as client:  # an account with a valid token keeps serving
-        assert (await client.post("/v1/responses", json=REQUEST)).status_code == 200
-    cluster.redis.start()
-    started = time.monotonic()
-    assert wait_until(lambda: instance.health()["shared_state"] == "ok", timeout=10, interval=0.1)
-    assert time.monotonic() - started < 5
-    log = lambda: instance.log_text(1_000_000)  # noqa: E731
-    assert wait_until(lambda: "shared state (Redis) reachable again" in log(), timeout=5)
-    assert log().count("shared state (Redis) unreachable") == 1, "one line for the outage (not one per request)"
-
-
 EMBEDDED_PROBE = """
 import asyncio, json, sys
 import httpx, uvicorn
@@ -135,3 +115,31 @@ def test_the_embedded_default_loads_no_redis_cryptography_or_psycopg(tmp_path: P
     for forbidden in ("redis", "cryptography", "psycopg", "psycopg_binary", "codexgate.state"):
         loaded = [name for name in modules if name == forbidden or name.startswith(forbidden + ".")]
         assert not loaded, f"{forbidden} loaded on the embedded path: {loaded[:5]}"
+
+
+def reports(cluster: GatewayCluster, index: int, shared_state: str) -> bool:
+    return cluster.health(index)["shared_state"] == shared_state
+
+
+def logged(instance: Instance, text: str) -> bool:
+    return text in instance.log_text(1_000_000)
+
+
+async def test_health_reports_the_shared_state_while_redis_stops_and_returns(
+    make_cluster: Callable[..., GatewayCluster],
+) -> None:
+    cluster = make_cluster(instances=1, accounts=1)
+    instance = cluster.instance(1)
+    assert instance.health()["shared_state"] == "ok"
+    cluster.redis.stop()
+    assert wait_until(partial(reports, cluster, 1, "unavailable"), timeout=5)
+    async with cluster.client() as client:  # an account with a valid token keeps serving
+        answers = [await client.post("/v1/responses", json=REQUEST) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [200] * 3
+    cluster.redis.start()
+    started = time.monotonic()
+    assert wait_until(partial(reports, cluster, 1, "ok"), timeout=10, interval=0.1)
+    assert time.monotonic() - started < 5
+    assert wait_until(partial(logged, instance, "shared state (Redis) reachable again"), timeout=5)
+    outages = instance.log_text(1_000_000).count("shared state (Redis) unreachable")
+    assert outages == 1, "one line for the outage (not one per request)"

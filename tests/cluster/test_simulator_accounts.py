@@ -3,6 +3,7 @@ account, pool account files, and the control API a test reads a simulator *proce
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -118,7 +119,5 @@ def test_a_slow_token_endpoint_spends_nothing_for_a_cut_request() -> None:
 
 
 def _post_and_give_up(url: str, body: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(httpx.TimeoutException):
         httpx.post(url, json=body, timeout=0.3)
-    except httpx.TimeoutException:
-        pass
