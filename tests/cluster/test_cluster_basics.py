@@ -37,25 +37,28 @@ def stats_requests(cluster: GatewayCluster) -> int:
     return requests
 
 
+def usage_rows(cluster: GatewayCluster) -> int:
+    """The usage rows in the cluster's PostgreSQL database, read directly (quicker than a CLI run per poll)."""
+    import psycopg
+
+    with psycopg.connect(cluster.database_url, connect_timeout=5) as connection:
+        row = connection.execute("SELECT count(*) FROM usage").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_stats_counts_every_request_of_all_three(shared_cluster: GatewayCluster) -> None:
-    before = stats_requests(shared_cluster)
+    before, rows_before = stats_requests(shared_cluster), usage_rows(shared_cluster)
     async with shared_cluster.client() as client:
         for index in (1, 2, 3):
             for _ in range(index + 1):  # 2, 3 and 4 requests: each instance's rows are told apart by the total
                 assert (await client.post("/v1/responses", json=REQUEST, instance=index)).status_code == 200
-    counted: list[int] = []
-
-    def all_counted() -> bool:
-        counted.append(stats_requests(shared_cluster))
-        return counted[-1] >= before + 9
-
-    assert wait_until(all_counted, timeout=15, interval=0.3), f"stats counted {counted[-1] - before} of 9"
-    time.sleep(0.5)
-    assert stats_requests(shared_cluster) == before + 9  # and no request twice
+    assert wait_until(lambda: usage_rows(shared_cluster) >= rows_before + 9, timeout=15, interval=0.1)
+    time.sleep(0.3)
     document = shared_cluster.stats()
-    assert document["database"].startswith("postgresql://") and shared_cluster.redis.password not in json.dumps(
-        document
-    )
+    assert document["totals"]["requests"] == before + 9  # every request of the three, none twice
+    assert document["database"].startswith("postgresql://")
+    assert shared_cluster.redis.password not in json.dumps(document)
 
 
 def test_serve_refuses_state_url_without_secret_key(tmp_path: Path) -> None:
@@ -117,6 +120,10 @@ def test_the_embedded_default_loads_no_redis_cryptography_or_psycopg(tmp_path: P
         assert not loaded, f"{forbidden} loaded on the embedded path: {loaded[:5]}"
 
 
+GONE = "shared state (Redis) unreachable"
+BACK = "shared state (Redis) reachable again"
+
+
 def reports(cluster: GatewayCluster, index: int, shared_state: str) -> bool:
     return cluster.health(index)["shared_state"] == shared_state
 
@@ -125,21 +132,36 @@ def logged(instance: Instance, text: str) -> bool:
     return text in instance.log_text(1_000_000)
 
 
-async def test_health_reports_the_shared_state_while_redis_stops_and_returns(
+async def test_health_reports_the_shared_state_while_redis_stops_and_returns_then_one_instance_is_killed(
     make_cluster: Callable[..., GatewayCluster],
 ) -> None:
-    cluster = make_cluster(instances=1, accounts=1)
-    instance = cluster.instance(1)
-    assert instance.health()["shared_state"] == "ok"
+    cluster = make_cluster(instances=2, accounts=1, accounts_on="all")
+    assert [cluster.health(index)["shared_state"] for index in (1, 2)] == ["ok", "ok"]
     cluster.redis.stop()
-    assert wait_until(partial(reports, cluster, 1, "unavailable"), timeout=5)
+    for index in (1, 2):
+        assert wait_until(partial(reports, cluster, index, "unavailable"), timeout=5)
     async with cluster.client() as client:  # an account with a valid token keeps serving
-        answers = [await client.post("/v1/responses", json=REQUEST) for _ in range(3)]
-        assert [answer.status_code for answer in answers] == [200] * 3
+        answers = [await client.post("/v1/responses", json=REQUEST) for _ in range(4)]
+        assert [answer.status_code for answer in answers] == [200] * 4
     cluster.redis.start()
     started = time.monotonic()
-    assert wait_until(partial(reports, cluster, 1, "ok"), timeout=10, interval=0.1)
+    for index in (1, 2):
+        assert wait_until(partial(reports, cluster, index, "ok"), timeout=10, interval=0.1)
     assert time.monotonic() - started < 5
-    assert wait_until(partial(logged, instance, "shared state (Redis) reachable again"), timeout=5)
-    outages = instance.log_text(1_000_000).count("shared state (Redis) unreachable")
-    assert outages == 1, "one line for the outage (not one per request)"
+    for instance in cluster.instances:
+        assert wait_until(partial(logged, instance, BACK), timeout=5)
+        during = instance.log_text(1_000_000).partition(BACK)[0]  # up to the first line saying it is back
+        assert during.count(GONE) == 1, "one line for the outage (not one per request)"
+
+    # the harness itself: a killed instance's requests go to the next one, and it restarts on its port
+    cluster.kill_9(2)
+    assert not cluster.instance(2).running
+    async with cluster.client() as client:
+        answers = [await client.post("/v1/responses", json=REQUEST) for _ in range(4)]
+        assert [answer.status_code for answer in answers] == [200] * 4
+        assert [outcome.tried for outcome in client.outcomes] == [[1], [2, 1], [1], [2, 1]]
+    assert cluster.restart(2)["shared_state"] == "ok"
+    async with cluster.client() as client:
+        assert (await client.post("/v1/responses", json=REQUEST, instance=2)).status_code == 200
+        assert client.retried == 0
+    assert "--- start" in cluster.instance(2).log_text() and cluster.instance(2).log_text().count("--- start") == 2

@@ -259,3 +259,5 @@ async def test_redis_stopped_and_restarted_under_load(make_cluster: Callable[...
     late = [answer for ended, answer in load.results if ended > consistent_by and isinstance(answer, httpx.Response)]
     assert late and all(answer.status_code == 200 for answer in late), "not consistent 5 s after Redis returned"
     assert control.refreshes()["refreshes_by_account"] == {expired: 1}
+    for instance in cluster.instances:  # one line for the outage, none for the connections it left broken
+        assert instance.log_text(1_000_000).count("shared state (Redis) unreachable") == 1
