@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-validate", action="store_true", help="accept bodies the backend would refuse")
     parser.add_argument("--no-auth", action="store_true", help="do not require a bearer token")
     parser.add_argument("--token", action="append", default=None, help="accepted bearer token (repeatable)")
+    parser.add_argument(
+        "--max-recorded", type=int, default=STANDALONE_RECORDED, help="requests remembered for /__simulator/requests"
+    )
     return parser
 
 
@@ -150,6 +153,7 @@ def _run_main(args: argparse.Namespace, announce: Callable[[UpstreamSimulator], 
         validate=not args.no_validate,
         require_auth=not args.no_auth,
         accepted_tokens=args.token,
+        max_recorded=args.max_recorded,
     )
 
 

@@ -4,8 +4,9 @@
 ``GET …/models`` with the model list; ``POST …/responses/compact`` and the WebSocket on
 ``GET …/responses`` are in :mod:`codexgate.testing.simulator_extras`; ``POST …/oauth/token`` stands in
 for the sign-in server's refresh (:class:`~codexgate.testing.demo_auth.TokenIssuer`: throw-away
-tokens). Every request is recorded in :attr:`UpstreamSimulator.requests` with the timing of its
-answer. Paths are matched on their last segment, so any base path works.
+tokens); ``/__simulator/…`` is the control API of :mod:`codexgate.testing.simulator_control`. Every
+request is recorded in :attr:`UpstreamSimulator.requests` with the timing of its answer. Paths are matched on their
+last segment, so any base path works.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from codexgate.testing.scenarios import (
     last_user_text,
     scenario_from_prompt,
 )
+from codexgate.testing.simulator_control import CONTROL_PREFIX, control
 from codexgate.testing.simulator_extras import compact, is_websocket_upgrade, websocket
 from codexgate.testing.sse_events import Event, encode_event
 from codexgate.testing.validation import Rejection, check_auth, check_body
@@ -203,6 +205,8 @@ class UpstreamSimulator:
     async def _dispatch(self, request: web.BaseRequest, record: RecordedRequest) -> web.StreamResponse:
         try:
             path = request.path.rstrip("/")
+            if path.startswith(CONTROL_PREFIX):
+                return control(self, request, record)
             if path.endswith("/responses/compact") and request.method == "POST":
                 return compact(self, record)
             if path.endswith("/responses") and is_websocket_upgrade(request):
@@ -219,6 +223,8 @@ class UpstreamSimulator:
                 if request.method != "POST":
                     return self._json(record, 405, {"detail": "Method Not Allowed"})
                 record.scenario = "oauth_token"
+                if self.token_issuer.delay > 0:  # before the token is spent: a cut request spends nothing
+                    await asyncio.sleep(self.token_issuer.delay)
                 status, answer = self.token_issuer.answer(record.body, request.headers.get("content-type", ""))
                 return self._json(record, status, answer)
             return self._json(record, 404, {"detail": "Not Found"})
