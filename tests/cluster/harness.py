@@ -288,7 +288,7 @@ def instance_env(
         HOME=str(home),
         CODEXGATE_AUTH_ISSUER=simulator.base_url,
         CODEXGATE_LOG_LEVEL="info",
-        CODEXGATE_STATE_KEY_PREFIX=prefix,
+        CODEXGATE_STATE_PREFIX=prefix,
         CODEXGATE_UPSTREAM_RETRIES="1",
     )
     if state_url is not None:
