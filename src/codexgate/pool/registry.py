@@ -133,6 +133,8 @@ class AccountRegistry:
         self._written: bytes | None = None
         self._saver: asyncio.Task[None] | None = None
         self._shared: SharedAccounts | None = None
+        self._catching_up: asyncio.Future[None] | None = None
+        self._caught_up_at = -float("inf")
         if cluster is not None:  # several instances: the state modules are imported only then
             from codexgate.pool.shared_accounts import SharedAccounts
 
@@ -198,6 +200,21 @@ class AccountRegistry:
         if self._shared is not None:
             return any(self._shared.managers[key].has_credentials() for key in accounts if key in self._shared.managers)
         return any(found.path.exists() for found in self._files.values())
+
+    async def catch_up(self) -> None:
+        """Several instances: read the shared store now, for a request that found no account (an instance
+        that started before another imported the accounts learns them here rather than at the next
+        background pass). One pass serves every caller waiting at the time, and passes are at least
+        ``check_interval`` apart; without shared state, nothing to do."""
+        if self._shared is None:
+            return
+        if self._catching_up is None or (
+            self._catching_up.done() and self._monotonic() - self._caught_up_at >= self.check_interval
+        ):
+            self._caught_up_at = self._monotonic()
+            self._catching_up = asyncio.ensure_future(self._shared.sync_once())
+        await asyncio.shield(self._catching_up)
+        self.accounts()
 
     # ---- credentials ----------------------------------------------------------------------------
     def _manager(self, key: str) -> TokenManager | SharedTokenManager:

@@ -289,10 +289,16 @@ class Gateway:
             self.metrics.upstream_error(code)
 
     # ---- calls ----------------------------------------------------------------------------
-    def require_credentials(self) -> None:
-        """401 with a login hint when no credentials are present."""
+    async def require_credentials(self) -> None:
+        """401 with a login hint when no credentials are present (with several instances: not even in the
+        shared store, read once more before answering)."""
         has = getattr(self.tokens, "has_credentials", None)
-        if has is not None and not has():
+        if has is None or has():
+            return
+        catch_up = getattr(self.tokens, "catch_up", None)
+        if catch_up is not None:
+            await catch_up()
+        if not has():
             own = self.settings.auth_file
             codex = self.settings.codex_auth_file
             raise APIError(

@@ -153,6 +153,12 @@ class PoolTokens:
             return str(path) if path is not None else None
         return f"{len(accounts)} accounts"
 
+    async def catch_up(self) -> None:
+        """Learn accounts added elsewhere now, when the source can (several instances share the accounts)."""
+        catch_up = getattr(self.source, "catch_up", None)
+        if catch_up is not None:
+            await catch_up()
+
     def has_credentials(self) -> bool:
         """Whether some account's credential file is there (checked on disk: a logout is seen at once)."""
         has = getattr(self.source, "has_credentials", None)

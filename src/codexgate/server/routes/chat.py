@@ -100,7 +100,7 @@ async def chat_completions(request: Request) -> Response:
         if mapped.dropped:
             logger.debug("ignored chat fields with no Responses equivalent: %s", ", ".join(mapped.dropped))
         reasoning_format = pick_reasoning_format(request, mapped.reasoning_format, settings.translation.reasoning)
-        gateway.require_credentials()
+        await gateway.require_credentials()
         upstream_body, lite = mapped.body, False
         if mapped.resolved is not None:
             check_model(gateway, rules, mapped.requested_model, mapped.resolved)

@@ -58,7 +58,7 @@ async def compact_response(request: Request) -> Response:
     call = gateway.begin(request, "responses.compact", model_requested=requested, stream=False)
     try:
         client_headers = carried_client_headers(request.headers)
-        gateway.require_credentials()
+        await gateway.require_credentials()
         rules = await gateway.model_rules()
         resolved = rules.resolve(requested)
         check_model(gateway, rules, requested, resolved)

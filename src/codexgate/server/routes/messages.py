@@ -121,7 +121,7 @@ async def _prepare(request: Request, gateway: Gateway, body: dict[str, Any], cal
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise invalid_request("'model' must be a non-empty string.", param="model")
-    gateway.require_credentials()
+    await gateway.require_credentials()
     rules = await model_rules(gateway)
     target = _target(model.strip(), gateway, rules)
     entry = rules.entry(target.model)

@@ -31,7 +31,7 @@ def claude_names(table: dict[str, str]) -> list[str]:
 @router.get("/models", include_in_schema=False)
 async def list_models(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
-    gateway.require_credentials()
+    await gateway.require_credentials()
     models = await gateway.models.models()
     if ANTHROPIC_VERSION_HEADER in request.headers:
         names = [str(model["id"]) for model in models]
@@ -49,5 +49,5 @@ async def list_models(request: Request) -> JSONResponse:
 @router.get("/models/{model_id:path}", include_in_schema=False)
 async def get_model(request: Request, model_id: str) -> JSONResponse:
     gateway = gateway_of(request)
-    gateway.require_credentials()
+    await gateway.require_credentials()
     return JSONResponse(await gateway.models.get(model_id))

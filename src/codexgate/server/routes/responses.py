@@ -80,7 +80,7 @@ async def create_response(request: Request) -> Response:
     call = gateway.begin(request, "responses", model_requested=requested_model, stream=stream)
     try:
         body = prepare_body(body)
-        gateway.require_credentials()
+        await gateway.require_credentials()
         prepared = await prepare_responses(gateway, body, request.headers)
     except APIError as error:
         call.fail(error)

@@ -244,7 +244,7 @@ class ResponsesSocket:
         call = self._begin(requested)
         self.call = call
         try:
-            gateway.require_credentials()
+            await gateway.require_credentials()
             prepared = await prepare_responses(gateway, expanded, self.websocket.headers)
         except APIError as error:
             call.fail(error)
