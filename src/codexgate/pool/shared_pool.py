@@ -269,6 +269,17 @@ class SharedPool:
         _bound(self._sessions_pending)
         self._wake.set()
 
+    def _seed_session(self, session_key: str, bound: str, now: float) -> None:
+        """The binding the store holds for a session: the router follows it; its TTL there is refreshed while the
+        session goes on (at most every quarter of the TTL)."""
+        if self.router.sessions.get(session_key, now) != bound:
+            self.router.sessions.put(session_key, bound, now)
+        written = self._sessions_written.get(session_key, now)
+        if written is None or written[0] != bound:
+            self._sessions_written.put(session_key, (bound, now), now)
+        elif now - written[1] >= self.router.sessions.ttl / 4:
+            self._session_bound(session_key, bound, now)
+
     def _content_remembered(self, keys: tuple[str, ...], account_key: str, now: float) -> None:
         added = False
         for key in keys:
@@ -306,7 +317,7 @@ class SharedPool:
             return
         try:
             async with asyncio.timeout(self.lookup_timeout):
-                found = await asyncio.gather(*lookups)
+                found = [await lookups[0]] if len(lookups) == 1 else await asyncio.gather(*lookups)
         except Exception as exc:  # StateUnavailable, a timeout, a store error: route on what is known here
             logger.debug("shared lookup skipped: %s", type(exc).__name__)
             return
@@ -315,9 +326,7 @@ class SharedPool:
             account = found[0]
             found = found[1:]
             if account is not None and session_key not in self._sessions_pending:
-                bound = account.decode()
-                if router.sessions.get(session_key, now) != bound:
-                    router.sessions.put(session_key, bound, now)
+                self._seed_session(session_key, account.decode(), now)
         for key, account in zip(unknown, found, strict=True):
             if account is not None:
                 router.content.put(key, account.decode(), now)
