@@ -60,7 +60,7 @@ CONTENT_NAMESPACE: Final = "content"
 STATE_TTL_SECONDS: Final = 7 * 24 * 3600.0
 CHECK_INTERVAL_SECONDS: Final = 0.25
 SYNC_INTERVAL_SECONDS: Final = 2.0
-LOOKUP_TIMEOUT_SECONDS: Final = 0.5
+LOOKUP_TIMEOUT_SECONDS: Final = 0.25
 RETRY_SECONDS: Final = 0.25
 #: writes kept while the store is unreachable (the oldest go first past this)
 PENDING_MAX: Final = 20_000
@@ -117,6 +117,7 @@ class SharedPool:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._loaded = False
+        self._resync_due = False
         self.subscribed = False
         #: groups applied from other instances (tests and diagnostics)
         self.applied = 0
@@ -130,7 +131,7 @@ class SharedPool:
         with contextlib.suppress(StateUnavailable):
             if self.cluster.available:
                 await self.resync()
-        self.cluster.on_reconnect(self._resync_quietly)
+        self.cluster.on_reconnect(self._resync_soon)
         for name, work in (("listen", self._listen), ("write", self._write_loop), ("tick", self._tick)):
             self._tasks.append(asyncio.create_task(work(), name=f"codexgate-shared-pool-{name}"))
 
@@ -253,9 +254,9 @@ class SharedPool:
                     self._publish(key, group, snapshot(state, group), version=1)  # any real change wins over it
         await self._write_all()
 
-    async def _resync_quietly(self) -> None:
-        with contextlib.suppress(StateUnavailable):
-            await self.resync()
+    async def _resync_soon(self) -> None:
+        """The store answers again: resync on this pool's own task (never on the cluster's prober)."""
+        self._resync_due = True
 
     # -- sessions and content -------------------------------------------------------------------------
 
@@ -357,16 +358,12 @@ class SharedPool:
         ):
             while pending:
                 batch = list(pending.items())[:_WRITE_BATCH]
-                for item, _ in batch:
-                    del pending[item]
-                try:
-                    await asyncio.gather(
-                        *(cache.put(namespace, slot_of(item), account.encode(), ttl) for item, account in batch)
-                    )
-                except BaseException:
-                    for item, account in batch:  # put back unless a newer binding came meanwhile
-                        pending.setdefault(item, account)
-                    raise
+                await asyncio.gather(
+                    *(cache.put(namespace, slot_of(item), account.encode(), ttl) for item, account in batch)
+                )
+                for item, account in batch:  # pending until written: lookups leave a pending binding alone
+                    if pending.get(item) == account:
+                        del pending[item]
 
     async def _write_loop(self) -> None:
         while True:
@@ -375,6 +372,7 @@ class SharedPool:
             try:
                 await self._write_all()
             except StateUnavailable:
+                _raise_if_cancelled()
                 continue  # kept: written again on the next change, the next sync or the reconnect
             except Exception as exc:
                 logger.warning("could not write the shared pool state: %s", type(exc).__name__)
@@ -385,23 +383,27 @@ class SharedPool:
         while True:
             await asyncio.sleep(self.check_interval)
             self.check_all()
-            if loop.time() < next_sync:
+            if loop.time() < next_sync and not self._resync_due:
                 continue
             next_sync = loop.time() + self.sync_interval
             if self.reachable():
+                self._resync_due = False
                 with contextlib.suppress(StateUnavailable):
                     await self.resync()
+                _raise_if_cancelled()
 
     async def _listen(self) -> None:
         while True:
             try:
                 subscription = await self.cluster.state.subscribe(STATES_CHANNEL)
             except Exception:  # unreachable: try again shortly (the store logs the outage once)
+                _raise_if_cancelled()
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             try:
                 with contextlib.suppress(StateUnavailable):
                     await self.resync()  # whatever was published while not subscribed
+                _raise_if_cancelled()
                 self.subscribed = True
                 async for message in subscription:
                     self._on_message(message)
@@ -411,7 +413,16 @@ class SharedPool:
             finally:
                 self.subscribed = False
                 await subscription.close()
+            _raise_if_cancelled()
             await asyncio.sleep(RETRY_SECONDS)
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation a store error stood in for (a cancelled Redis call may end as a connection
+    error): a task being stopped must stop, not carry on as if the store were merely down."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _same(key: str) -> str:

@@ -21,6 +21,7 @@ rules, and the two adapters between the core's translators and the server's answ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -64,6 +65,7 @@ logger = logging.getLogger("codexgate.server")
 KEY_SIZE: Final = 32
 KEY_FILE_NAME: Final = "thinking.key"
 _keys: dict[Path, bytes] = {}
+_fetches: set[asyncio.Task[None]] = set()
 _keys_lock = threading.Lock()
 
 
@@ -143,8 +145,14 @@ async def install_cluster_key(cluster: Cluster, home: Path) -> bool:
     except (StateUnavailable, TimeoutError):
         pass
 
-    async def retry() -> None:  # on every reconnect: one read once the key is there
-        use_key(home, await cluster_thinking_key(cluster))
+    async def fetch() -> None:
+        with contextlib.suppress(StateUnavailable, TimeoutError):
+            use_key(home, await cluster_thinking_key(cluster))
+
+    async def retry() -> None:  # on every reconnect, on a task of its own (not on the cluster's prober)
+        task = asyncio.create_task(fetch(), name="codexgate-shared-signing-key")
+        _fetches.add(task)
+        task.add_done_callback(_fetches.discard)
 
     logger.warning("the shared signing key could not be read: thinking signatures use this instance's key until it can")
     cluster.on_reconnect(retry)
