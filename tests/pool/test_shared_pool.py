@@ -17,13 +17,8 @@ from codexgate.errors import APIError
 from codexgate.pool import health
 from codexgate.pool.accounts import AccountState, AccountStatus
 from codexgate.pool.router import Router
-from codexgate.pool.shared_pool import (
-    SESSIONS_NAMESPACE,
-    STATES_CHANNEL,
-    STATES_NAMESPACE,
-    SharedPool,
-    session_slot,
-)
+from codexgate.pool.shared_bindings import SESSIONS_NAMESPACE, session_slot
+from codexgate.pool.shared_pool import STATES_CHANNEL, STATES_NAMESPACE, SharedPool
 from codexgate.pool.sticky import content_key
 from codexgate.state.cluster import Cluster
 from codexgate.state.redis_state import RedisState

@@ -14,7 +14,7 @@ step with the other instances:
   start, on every (re)subscription, on ``cluster.on_reconnect`` and every ``sync_interval`` seconds the
   instance scans every stored group, applies the newer ones, and writes back what it holds that the store
   lacks (a Redis restarted empty gets the newest versions the instances know back).
-* **Sessions** — a session bound to an account (router's ``on_session``) is written to the ``sessions``
+* **Sessions** (:mod:`codexgate.pool.shared_bindings`) — a session bound to an account (router's ``on_session``) is written to the ``sessions``
   map (key: a hash of the scoped session key; TTL: the router's session TTL, refreshed as the session
   goes on); before routing, the request's session is read through ``cluster.cache`` (memory when known,
   invalidated by pub/sub when another instance rebinds it) and seeds the router.
@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,8 +41,8 @@ import orjson
 
 from codexgate.pool.accounts import AccountState
 from codexgate.pool.router import Router
+from codexgate.pool.shared_bindings import CONTENT_NAMESPACE, LOOKUP_TIMEOUT_SECONDS, SESSIONS_NAMESPACE, SharedBindings
 from codexgate.pool.shared_fields import GROUPS, apply_group, snapshot, snapshots
-from codexgate.pool.sticky import BoundedTTLMap
 from codexgate.state.interface import StateUnavailable
 
 if TYPE_CHECKING:
@@ -55,29 +54,16 @@ logger = logging.getLogger("codexgate.pool")
 
 STATES_NAMESPACE: Final = "pool-state"
 STATES_CHANNEL: Final = "pool-state"
-SESSIONS_NAMESPACE: Final = "sessions"
-CONTENT_NAMESPACE: Final = "content"
 STATE_TTL_SECONDS: Final = 7 * 24 * 3600.0
 CHECK_INTERVAL_SECONDS: Final = 0.25
 SYNC_INTERVAL_SECONDS: Final = 2.0
-LOOKUP_TIMEOUT_SECONDS: Final = 0.25
 RETRY_SECONDS: Final = 0.25
-#: writes kept while the store is unreachable (the oldest go first past this)
-PENDING_MAX: Final = 20_000
-#: unknown content keys of one request looked up (the newest)
-LOOKUP_MAX: Final = 64
-_WRITE_BATCH: Final = 32
 
 
 @dataclass(slots=True)
 class _Record:
     version: int
     fields: dict[str, Any]
-
-
-def session_slot(session_key: str) -> str:
-    """The session's key in the shared map (a hash: the scoped session key itself never leaves the process)."""
-    return hashlib.sha256(session_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class SharedPool:
@@ -108,13 +94,8 @@ class SharedPool:
         self._records: dict[tuple[str, str], _Record] = {}
         self._synced: dict[str, tuple[AccountState, dict[str, dict[str, Any]]]] = {}
         self._unwritten: dict[tuple[str, str], None] = {}  # an ordered set
-        self._sessions_pending: dict[str, str] = {}
-        self._sessions_written: BoundedTTLMap[str, tuple[str, float]] = BoundedTTLMap(
-            router.sessions.max_entries, router.sessions.ttl
-        )
-        self._content_pending: dict[str, str] = {}
-        self._content_written: BoundedTTLMap[str, str] = BoundedTTLMap(router.content.max_entries, router.content.ttl)
         self._wake = asyncio.Event()
+        self.bindings = SharedBindings(cluster, router, self._wake.set, clock=clock, lookup_timeout=lookup_timeout)
         self._tasks: list[asyncio.Task[None]] = []
         self._loaded = False
         self._resync_due = False
@@ -126,8 +107,7 @@ class SharedPool:
 
     async def start(self) -> None:
         """Install the router hooks, read the shared states once (an outage is not fatal), start the tasks."""
-        self.router.on_session = self._session_bound
-        self.router.on_content = self._content_remembered
+        self.bindings.install()
         with contextlib.suppress(StateUnavailable):
             if self.cluster.available:
                 await self.resync()
@@ -137,10 +117,7 @@ class SharedPool:
 
     async def close(self) -> None:
         """Stop the tasks; what is still unwritten gets one bounded try."""
-        if self.router.on_session == self._session_bound:
-            self.router.on_session = None
-        if self.router.on_content == self._content_remembered:
-            self.router.on_content = None
+        self.bindings.uninstall()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -258,89 +235,20 @@ class SharedPool:
         """The store answers again: resync on this pool's own task (never on the cluster's prober)."""
         self._resync_due = True
 
-    # -- sessions and content -------------------------------------------------------------------------
-
-    def _session_bound(self, session_key: str, account_key: str, now: float) -> None:
-        written = self._sessions_written.get(session_key, now)
-        if written is not None and written[0] == account_key and now - written[1] < self.router.sessions.ttl / 4:
-            return
-        self._sessions_written.put(session_key, (account_key, now), now)
-        self._sessions_pending.pop(session_key, None)
-        self._sessions_pending[session_key] = account_key
-        _bound(self._sessions_pending)
-        self._wake.set()
-
-    def _seed_session(self, session_key: str, bound: str, now: float) -> None:
-        """The binding the store holds for a session: the router follows it; its TTL there is refreshed while the
-        session goes on (at most every quarter of the TTL)."""
-        if self.router.sessions.get(session_key, now) != bound:
-            self.router.sessions.put(session_key, bound, now)
-        written = self._sessions_written.get(session_key, now)
-        if written is None or written[0] != bound:
-            self._sessions_written.put(session_key, (bound, now), now)
-        elif now - written[1] >= self.router.sessions.ttl / 4:
-            self._session_bound(session_key, bound, now)
-
-    def _content_remembered(self, keys: tuple[str, ...], account_key: str, now: float) -> None:
-        added = False
-        for key in keys:
-            if self._content_written.get(key, now) == account_key:
-                continue
-            self._content_written.put(key, account_key, now)
-            self._content_pending[key] = account_key
-            added = True
-        if added:
-            _bound(self._content_pending)
-            self._wake.set()
-
-    def reachable(self) -> bool:
-        """Whether the store answered lately (lookups are skipped while it does not)."""
-        available = getattr(self.cluster.state, "available", True)
-        return self.cluster.available and bool(available)
-
     async def before_route(
         self, session_key: str | None, reasoning_keys: Iterable[str] = (), compaction_keys: Iterable[str] = ()
     ) -> None:
-        """Seed the router with the shared session binding and content bindings of a request (never raises)."""
-        if not self.reachable():
-            return
-        router = self.router
-        now = self._clock()
-        unknown = [key for key in (*compaction_keys, *reasoning_keys) if router.content.get(key, now) is None]
-        lookups: list[Awaitable[bytes | None]] = []
-        if session_key is not None and session_key not in self._sessions_pending:
-            lookups.append(self.cluster.cache.get(SESSIONS_NAMESPACE, session_slot(session_key)))
-        else:
-            session_key = None
-        unknown = unknown[-LOOKUP_MAX:]
-        lookups.extend(self.cluster.cache.get(CONTENT_NAMESPACE, key) for key in unknown)
-        if not lookups:
-            return
-        try:
-            async with asyncio.timeout(self.lookup_timeout):
-                found = [await lookups[0]] if len(lookups) == 1 else await asyncio.gather(*lookups)
-        except Exception as exc:  # StateUnavailable, a timeout, a store error: route on what is known here
-            logger.debug("shared lookup skipped: %s", type(exc).__name__)
-            return
-        now = self._clock()
-        if session_key is not None:
-            account = found[0]
-            found = found[1:]
-            if account is not None and session_key not in self._sessions_pending:
-                self._seed_session(session_key, account.decode(), now)
-        for key, account in zip(unknown, found, strict=True):
-            if account is not None:
-                router.content.put(key, account.decode(), now)
-                self._content_written.put(key, account.decode(), now)
+        """Seed the router with the request's shared session and content bindings (never raises)."""
+        await self.bindings.before_route(session_key, reasoning_keys, compaction_keys)
 
     # -- background work ------------------------------------------------------------------------------
 
     def _has_pending(self) -> bool:
-        return bool(self._unwritten or self._sessions_pending or self._content_pending)
+        return bool(self._unwritten) or self.bindings.pending
 
     async def _write_all(self) -> None:
         """Write what is pending (raises :class:`StateUnavailable`; what was not written stays pending)."""
-        state, cache = self.cluster.state, self.cluster.cache
+        state = self.cluster.state
         while self._unwritten:
             slot = next(iter(self._unwritten))
             record = self._records[slot]
@@ -352,18 +260,7 @@ class SharedPool:
                 self._unwritten.pop(slot, None)
             if written:
                 await state.publish(STATES_CHANNEL, value)
-        for pending, namespace, ttl, slot_of in (
-            (self._sessions_pending, SESSIONS_NAMESPACE, self.router.sessions.ttl, session_slot),
-            (self._content_pending, CONTENT_NAMESPACE, self.router.content.ttl, _same),
-        ):
-            while pending:
-                batch = list(pending.items())[:_WRITE_BATCH]
-                await asyncio.gather(
-                    *(cache.put(namespace, slot_of(item), account.encode(), ttl) for item, account in batch)
-                )
-                for item, account in batch:  # pending until written: lookups leave a pending binding alone
-                    if pending.get(item) == account:
-                        del pending[item]
+        await self.bindings.write()
 
     async def _write_loop(self) -> None:
         while True:
@@ -386,7 +283,7 @@ class SharedPool:
             if loop.time() < next_sync and not self._resync_due:
                 continue
             next_sync = loop.time() + self.sync_interval
-            if self.reachable():
+            if self.bindings.reachable():
                 self._resync_due = False
                 with contextlib.suppress(StateUnavailable):
                     await self.resync()
@@ -423,12 +320,3 @@ def _raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def _same(key: str) -> str:
-    return key
-
-
-def _bound(pending: dict[str, str]) -> None:
-    while len(pending) > PENDING_MAX:
-        pending.pop(next(iter(pending)))
