@@ -14,10 +14,11 @@ step with the other instances:
   start, on every (re)subscription, on ``cluster.on_reconnect`` and every ``sync_interval`` seconds the
   instance scans every stored group, applies the newer ones, and writes back what it holds that the store
   lacks (a Redis restarted empty gets the newest versions the instances know back).
-* **Sessions** (:mod:`codexgate.pool.shared_bindings`) — a session bound to an account (router's ``on_session``) is written to the ``sessions``
-  map (key: a hash of the scoped session key; TTL: the router's session TTL, refreshed as the session
-  goes on); before routing, the request's session is read through ``cluster.cache`` (memory when known,
-  invalidated by pub/sub when another instance rebinds it) and seeds the router.
+* **Sessions** (:mod:`codexgate.pool.shared_bindings`) — a session bound to an account (router's
+  ``on_session``) is written to the ``sessions`` map (key: a hash of the scoped session key; TTL: the
+  router's session TTL, refreshed as the session goes on); before routing, the request's session is read
+  through ``cluster.cache`` (memory when known, invalidated by pub/sub when another instance rebinds it)
+  and seeds the router.
 * **Content** — content keys the router remembers (``on_content``) are written to the ``content`` map in
   the background; before routing, the request's content keys unknown here are read through the cache.
 
