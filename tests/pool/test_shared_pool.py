@@ -403,3 +403,21 @@ async def test_two_gateways_on_one_redis_keep_off_an_account_the_first_saw_spent
             health = (await client.get("/health")).json()
         assert len(simulator.requests_of("acct_a")) == 1 and len(simulator.requests_of("acct_b")) == 5
         assert health.get("shared_state") == "ok"
+
+
+async def test_the_signing_key_is_taken_from_the_cluster_once_redis_answers_again(
+    own_redis: RedisServer, redis_prefix: str, tmp_path: Any
+) -> None:
+    from codexgate.server.anthropic_support import cluster_thinking_key, install_cluster_key, thinking_key
+
+    async with instances(own_redis.url, redis_prefix, 2) as (first, second):
+        shared_key = await cluster_thinking_key(first.cluster)
+        own_redis.stop()
+        await eventually(lambda: not second.cluster.available, 3.0, "outage seen")
+        home = tmp_path / "home"
+        assert not await install_cluster_key(second.cluster, home)
+        assert thinking_key(home) != shared_key  # meanwhile this instance's own key
+        own_redis.start()  # started empty: the first instance to ask creates the key anew, under the lock
+        await eventually(lambda: second.cluster.available, 5.0, "Redis seen back")
+        fresh = await cluster_thinking_key(first.cluster)
+        await eventually(lambda: thinking_key(home) == fresh, 5.0, "the cluster's key installed")
