@@ -26,7 +26,7 @@ Wiring (the upstream layer, per request)::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from codexgate.pool.accounts import AccountState
 from codexgate.pool.routing import Decision, RouteRequest, RoutingPolicy, Strategy, choose
@@ -43,7 +43,7 @@ DEFAULT_CONTENT_MAX = 50_000
 class Router:
     """Routes requests over a pool's accounts and remembers what must stay on one account."""
 
-    __slots__ = ("_rotation", "content", "policy", "sessions")
+    __slots__ = ("_rotation", "content", "on_content", "on_session", "policy", "sessions")
 
     def __init__(
         self,
@@ -58,6 +58,10 @@ class Router:
         self.sessions: BoundedTTLMap[str, str] = BoundedTTLMap(session_max, session_ttl)
         self.content: BoundedTTLMap[str, str] = BoundedTTLMap(content_max, content_ttl)
         self._rotation = 0
+        #: told of every session binding a decision makes (key, account key, now): shared state mirrors them
+        self.on_session: Callable[[str, str, float], None] | None = None
+        #: told of every content binding remembered (content keys, account key, now)
+        self.on_content: Callable[[tuple[str, ...], str, float], None] | None = None
 
     def route(
         self,
@@ -113,6 +117,8 @@ class Router:
             return decision
         if decision.bind_session and session_key is not None:
             self.sessions.put(session_key, chosen.key, now)
+            if self.on_session is not None:
+                self.on_session(session_key, chosen.key, now)
         others = frozenset(account for account in reasoning_accounts if account != chosen.key)
         if others - decision.drop_reasoning_from:
             decision = dataclasses.replace(decision, drop_reasoning_from=decision.drop_reasoning_from | others)
@@ -120,8 +126,14 @@ class Router:
 
     def remember_content(self, keys: Iterable[str], account_key: str, now: float) -> None:
         """Bind encrypted content an account produced (its :func:`content_key` values) to that account."""
-        for key in keys:
+        if self.on_content is None:
+            for key in keys:
+                self.content.put(key, account_key, now)
+            return
+        remembered = tuple(keys)
+        for key in remembered:
             self.content.put(key, account_key, now)
+        self.on_content(remembered, account_key, now)
 
     def account_of(self, key: str, now: float) -> str | None:
         """The account that produced the content with this key, if remembered."""

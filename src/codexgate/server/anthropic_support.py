@@ -4,7 +4,9 @@ rules, and the two adapters between the core's translators and the server's answ
 * :func:`thinking_key`: the HMAC key for thinking signatures, ``$CODEXGATE_HOME/thinking.key`` (32
   random bytes). Created at first use, atomically and with mode 0600: the bytes go to a private
   temporary file that is then *linked* to the final name, so two processes starting at once agree on
-  one key (the loser reads the winner's). Read once per process and path.
+  one key (the loser reads the winner's). Read once per process and path. With a shared state
+  (``state_url``), :func:`install_cluster_key` replaces it by the cluster's one key: stored sealed with
+  ``cluster.box`` in the store, created once by the first instance (under a lock), read by every other.
 * :func:`account_tag`: a short hash of a pool account's key (its ``chatgpt_account_id`` and user id); a
   signature names the account whose encrypted reasoning it carries (only that account can continue it).
   :func:`thinking_accounts` maps the tags back to the pool's accounts, :func:`bind_thinking` tells the
@@ -19,15 +21,17 @@ rules, and the two adapters between the core's translators and the server's answ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from codexgate.errors import APIError
 from codexgate.files import PRIVATE_FILE_MODE, ensure_private_dir
@@ -39,21 +43,29 @@ from codexgate.protocol.catalog_rules import ModelRules
 from codexgate.server.gateway import Call, Gateway
 from codexgate.server.streaming import StreamOutcome
 
+if TYPE_CHECKING:
+    from codexgate.state.cluster import Cluster
+
 __all__ = [
     "KEY_SIZE",
     "MessageAnswer",
     "MessagesConverter",
     "account_tag",
     "bind_thinking",
+    "cluster_thinking_key",
+    "install_cluster_key",
     "model_rules",
     "served_tag",
     "thinking_accounts",
     "thinking_key",
 ]
 
+logger = logging.getLogger("codexgate.server")
+
 KEY_SIZE: Final = 32
 KEY_FILE_NAME: Final = "thinking.key"
 _keys: dict[Path, bytes] = {}
+_fetches: set[asyncio.Task[None]] = set()
 _keys_lock = threading.Lock()
 
 
@@ -88,6 +100,63 @@ def thinking_key(home: Path) -> bytes:
                 raise OSError(f"{path} holds {len(key)} bytes, fewer than {KEY_SIZE}: remove it to make a new key")
             _keys[path] = key
     return key
+
+
+CLUSTER_KEY_NAMESPACE: Final = "secrets"
+CLUSTER_KEY_NAME: Final = "thinking-key"
+
+
+async def cluster_thinking_key(cluster: Cluster) -> bytes:
+    """The cluster's signing key: read from the store, or created there by the first instance that finds none
+    (the check and the write under one lock, so every instance ends up with the same key). Raises
+    ``StateUnavailable`` when the store cannot be reached."""
+    state, box = cluster.state, cluster.box
+
+    async def stored() -> bytes | None:
+        sealed = await state.get(CLUSTER_KEY_NAMESPACE, CLUSTER_KEY_NAME)
+        return box.open(sealed, CLUSTER_KEY_NAME) if sealed is not None else None
+
+    key = await stored()
+    if key is None:
+        async with state.lock(f"create-{CLUSTER_KEY_NAME}", ttl=10.0).hold(wait=10.0):
+            key = await stored()
+            if key is None:
+                key = secrets.token_bytes(KEY_SIZE)
+                await state.put(CLUSTER_KEY_NAMESPACE, CLUSTER_KEY_NAME, box.seal(key, CLUSTER_KEY_NAME))
+    if len(key) < KEY_SIZE:
+        raise OSError(f"the shared signing key holds {len(key)} bytes, fewer than {KEY_SIZE}")
+    return key
+
+
+def use_key(home: Path, key: bytes) -> None:
+    """Make ``key`` the one :func:`thinking_key` answers for ``home`` (the cluster's key, not the file's)."""
+    with _keys_lock:
+        _keys[home / KEY_FILE_NAME] = key
+
+
+async def install_cluster_key(cluster: Cluster, home: Path) -> bool:
+    """Use the cluster's signing key for ``home``; True when installed. While the store cannot be reached the
+    file's key stays in use and the cluster's is installed when the store answers again."""
+    from codexgate.state.interface import StateUnavailable
+
+    try:
+        use_key(home, await cluster_thinking_key(cluster))
+        return True
+    except (StateUnavailable, TimeoutError):
+        pass
+
+    async def fetch() -> None:
+        with contextlib.suppress(StateUnavailable, TimeoutError):
+            use_key(home, await cluster_thinking_key(cluster))
+
+    async def retry() -> None:  # on every reconnect, on a task of its own (not on the cluster's prober)
+        task = asyncio.create_task(fetch(), name="codexgate-shared-signing-key")
+        _fetches.add(task)
+        task.add_done_callback(_fetches.discard)
+
+    logger.warning("the shared signing key could not be read: thinking signatures use this instance's key until it can")
+    cluster.on_reconnect(retry)
+    return False
 
 
 def account_tag(account_id: str | None) -> str:

@@ -38,6 +38,7 @@ from codexgate.upstream.models import watch_refresh_requests
 from codexgate.upstream.pooled import AccountSource, PooledUpstream, PoolTokens, SingleSource
 
 if TYPE_CHECKING:
+    from codexgate.pool.shared_pool import SharedPool
     from codexgate.state.cluster import Cluster
     from codexgate.storage.shared_budgets import SharedBudgetTracker
     from codexgate.storage.shared_keys import SharedKeyStore
@@ -79,6 +80,11 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         token_source = PoolTokens(registry, account_router)
     upstream = UpstreamClient(settings, token_source)
     pool = PooledUpstream(upstream, source, account_router)
+    shared_pool: SharedPool | None = None
+    if cluster is not None:  # one pool across the instances (states, sessions, content bindings)
+        from codexgate.pool.shared_pool import SharedPool
+
+        shared_pool = pool.shared = SharedPool(cluster, pool.accounts, account_router)
     metrics = Metrics()
     metrics.accounts = pool.accounts
     usage_writer = UsageWriter(
@@ -105,6 +111,11 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
             await shared[1].start()
         if registry is not None:
             await registry.start()
+        if cluster is not None and shared_pool is not None:
+            from codexgate.server.anthropic_support import install_cluster_key
+
+            await shared_pool.start()
+            await install_cluster_key(cluster, settings.home)
         await usage_writer.start()
         await upstream.start()
         await asyncio.to_thread(budgets.open)
@@ -124,6 +135,8 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
             close = getattr(token_source, "aclose", None)
             if close is not None:
                 await close()
+            if shared_pool is not None:
+                await shared_pool.close()
             if registry is not None:
                 await registry.aclose()
             if cluster is not None:

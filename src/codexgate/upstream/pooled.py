@@ -42,11 +42,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codexgate.errors import APIError
 from codexgate.pool import health
-from codexgate.pool.accounts import AccountState
+from codexgate.pool.accounts import AccountState, AccountStatus
 from codexgate.pool.refusals import NoAccountReason
 from codexgate.pool.router import Router
 from codexgate.pool.sticky import content_key
@@ -54,6 +54,9 @@ from codexgate.storage import rate_limits
 from codexgate.upstream.client import TokenSource, UpstreamClient, UpstreamStream, codex_headers
 from codexgate.upstream.content_scan import ContentScanner, content_keys, scanning
 from codexgate.upstream.read_ahead import read_ahead
+
+if TYPE_CHECKING:
+    from codexgate.pool.shared_pool import SharedPool
 
 __all__ = [
     "AccountSource",
@@ -209,12 +212,15 @@ class PooledUpstream:
         router: Router,
         *,
         clock: Callable[[], float] = time.time,
+        shared: SharedPool | None = None,
     ) -> None:
         self.client = client
         self.source = source
         self.router = router
         self._clock = clock
         self._last_headers: dict[str, Mapping[str, str]] = {}
+        #: the cluster's view of the pool (``state_url`` set); None: this process alone decides
+        self.shared = shared
 
     def accounts(self) -> Mapping[str, AccountState]:
         return self.source.accounts()
@@ -252,6 +258,9 @@ class PooledUpstream:
         many = len(accounts) > 1
         reasoning, compaction = content_keys(body) if many else ((), ())
         model = str(body.get("model") or "")
+        shared = self.shared
+        if shared is not None:
+            await shared.before_route(session_key, reasoning, compaction)
         tried: frozenset[str] = frozenset()
         last_error: APIError | None = None
         while True:
@@ -284,7 +293,10 @@ class PooledUpstream:
             except APIError as error:
                 health.end_stream(account)
                 self.update_windows(account, error.headers)
-                if not self._judge(account, error, model, now):
+                judged = self._judge(account, error, model, now)
+                if shared is not None:
+                    shared.changed(account)
+                if not judged:
                     raise
                 logger.info(
                     "account %s could not serve request %s (%s); trying another account",
@@ -299,7 +311,14 @@ class PooledUpstream:
             except BaseException:
                 health.end_stream(account)
                 raise
+            lifts = shared is not None and (
+                account.transient_failures > 0
+                or account.backoff_until is not None
+                or account.status is AccountStatus.COOLING
+            )
             health.success(account)
+            if lifts and shared is not None:  # a cooldown or backoff lifted: the other instances learn it now
+                shared.changed(account)
             stream.on_close = partial(health.end_stream, account)
             asyncio.get_running_loop().call_soon(self.update_windows, account, stream.headers)
             return Opened(stream, account)
@@ -396,9 +415,13 @@ class PooledUpstream:
         snapshot = rate_limits.from_headers(codex)
         if snapshot:
             health.update_windows(account, snapshot, self._clock())
+            if self.shared is not None:
+                self.shared.changed(account)
 
     def update_windows_from_event(self, account: AccountState, event: Mapping[str, Any]) -> None:
         """A ``codex.rate_limits`` stream event, for its account."""
         snapshot = rate_limits.from_event(event)
         if snapshot:
             health.update_windows(account, snapshot, self._clock())
+            if self.shared is not None:
+                self.shared.changed(account)
