@@ -387,7 +387,7 @@ async def test_two_gateways_on_one_redis_keep_off_an_account_the_first_saw_spent
 ) -> None:
     from tests.pool.test_pool_e2e import body, pool_gateway
 
-    cluster = {"state_url": redis_server.url, "state_key_prefix": redis_prefix, "secret_key": SECRET}
+    cluster = {"state_url": redis_server.url, "state_prefix": redis_prefix, "secret_key": SECRET}
     simulator.set_limit("acct_a", remaining_requests=0, resets_in=600)
     with (
         pool_gateway(simulator, tmp_path / "one", ("acct_a", "acct_b"), **cluster) as one,
