@@ -212,7 +212,7 @@ async def test_kill_9_of_one_instance_under_load(make_cluster: Callable[..., Gat
     assert not load.errors, f"{len(load.errors)} requests failed outright, e.g. {load.errors[0]!r}"
     assert all(answer.status_code == 200 for answer in load.answers), Counter(a.status_code for a in load.answers)
     assert retried >= 1, "no request was in flight on the killed instance (the test shows nothing)"
-    assert len(load.answers) > 30
+    assert len(load.answers) >= 12  # two per worker at least: the load went on around the dead instance
 
 
 # -- Redis stopped and restarted under load ----------------------------------------------------------------------
@@ -236,6 +236,8 @@ async def test_redis_stopped_and_restarted_under_load(make_cluster: Callable[...
     cluster = make_cluster(accounts=2, expired_accounts=1)  # one account needs a refresh, the other does not
     control = cluster.simulator.control
     expired = cluster.account_ids[-1]
+    for index in (1, 2, 3):  # mid-run: every instance knows the accounts before Redis goes away
+        assert wait_until(lambda index=index: cluster.health(index)["credentials"], timeout=5)
     async with cluster.client() as client:
         cluster.redis.stop()
         for index in (1, 2, 3):

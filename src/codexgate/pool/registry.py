@@ -214,7 +214,11 @@ class AccountRegistry:
             self._caught_up_at = self._monotonic()
             self._catching_up = asyncio.ensure_future(self._shared.sync_once())
         await asyncio.shield(self._catching_up)
-        self.accounts()
+        if not self.accounts() and not self._shared.reachable():
+            from codexgate.state.interface import StateUnavailable
+
+            # no account known here and the store that lists them is away: say that, not "not signed in"
+            raise StateUnavailable("the shared state is unavailable, so this instance knows no account yet")
 
     # ---- credentials ----------------------------------------------------------------------------
     def _manager(self, key: str) -> TokenManager | SharedTokenManager:

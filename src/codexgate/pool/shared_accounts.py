@@ -189,6 +189,10 @@ class SharedAccounts:
             self._unreadable_logged.add(marker)
             logger.warning("shared credentials of one account are skipped: %s", exc)
 
+    def reachable(self) -> bool:
+        """Whether the shared store answered lately (the probe's view and the last command's)."""
+        return self.cluster.available and bool(getattr(self.cluster.state, "available", True))
+
     # ---- the background pass ------------------------------------------------------------------------
     async def sync_once(self) -> None:
         """Import changed files, then rescan the store; tells the registry when its list must change."""

@@ -50,7 +50,7 @@ logger = logging.getLogger("codexgate.pool")
 
 #: the ``source`` of credentials that came from the shared store and from no file of this instance
 SHARED_SOURCE: Final = Path("<shared state>")
-LOCK_TTL_SECONDS: Final = 12.0
+LOCK_TTL_SECONDS: Final = 6.0  # extended every 2 s while a refresh runs; a crashed holder's lapses
 LOCK_WAIT_SECONDS: Final = 20.0
 #: after the store failed, this long without trying it again from the request path (the prober watches it)
 DOWN_BACKOFF_SECONDS: Final = 0.5
@@ -182,13 +182,12 @@ class SharedTokenManager:
         self._adopt(document)
         return self._local
 
-    def _forget(self) -> None:
-        self._local, self._document, self._version, self._seen_sealed = None, None, -1, None
-
     def _absent_from_store(self) -> None:
-        """The store holds nothing for the account: gone, unless it comes from a file (its import is due)."""
-        if self.source is None and self._unsaved is None:
-            self._forget()
+        """The store holds nothing for the account. What is known here keeps serving: a store that restarted
+        empty is refilled by :meth:`SharedAccounts.resync_after_outage`, and an account removed on purpose
+        leaves the pool through the registry (the next scan of the store no longer lists it), never by
+        failing requests here — a request answered "not signed in" would mark the account as needing a
+        login on every instance."""
 
     async def _read(self) -> Credentials | None:
         """The current credentials: the cache's document (memory once known), else what is known here."""

@@ -6,9 +6,10 @@ its own TTL (Redis 7.0 has no per-field hash expiry) and ``ver:<namespace>:<key>
 ``put_if_newer``; channels are ``ch:<channel>``. Every compare-then-write step is one Lua script, so it is
 atomic on the server.
 
-Failure model: every command has a socket timeout (default 1 s) and no client-side retry, so when Redis is
-down or stalled an operation raises :class:`StateUnavailable` within about that time and never hangs. The
-connection pool reconnects on the next command, so work resumes as soon as Redis answers again. One
+Failure model: every command has a socket timeout (default 1 s) and one retry on a fresh connection (a
+connection pooled before Redis restarted is broken; the retry replaces it), and the whole operation is
+bounded, so when Redis is down or stalled an operation raises :class:`StateUnavailable` within a few
+seconds at most and never hangs. Work resumes as soon as Redis answers again. One
 warning is logged when an outage starts and one line when it ends (never the URL: it may hold a password).
 """
 
@@ -164,7 +165,8 @@ class RedisState:
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
+            # one retry on a fresh connection: after Redis restarts, the pooled connections from before are broken
+            "retry": Retry(NoBackoff(), 1),
             # a connection idle this long is pinged before use: a half-open link (and a silent pub/sub) shows
             "health_check_interval": max(5.0, timeout * 5),
             "max_connections": max_connections,

@@ -298,7 +298,8 @@ class PooledUpstream:
                     shared.changed(account)
                 if not judged:
                     raise
-                logger.info(
+                logger.log(
+                    logging.DEBUG if error.code == "state_unavailable" else logging.INFO,  # not one line per request
                     "account %s could not serve request %s (%s); trying another account",
                     account.alias,
                     request_id,
@@ -350,6 +351,8 @@ class PooledUpstream:
     def _judge(self, account: AccountState, error: APIError, model: str, now: float) -> bool:
         """Apply the error to the account's health; whether another account should get the request."""
         status, code = error.status_code, error.code
+        if code == "state_unavailable":  # the shared state is away and this account needs a refresh: not the
+            return True  # account's fault (no backoff, which would outlast the outage); another may have a token
         if code == "usage_limit_reached":
             health.usage_limit(account, _resets_at(error.extra, now), now, "usage limit reached")
             logger.info("account %s reached its usage limit", account.alias)
@@ -361,7 +364,7 @@ class PooledUpstream:
             health.transient_failure(account, now, "waited too long for a refresh in another process")
             return True
         if status == 401:
-            if code != "account_removed":
+            if code not in ("account_removed", "not_logged_in"):  # gone from the pool: not a dead login
                 health.unauthorized_after_refresh(account, now)
                 logger.warning("account %s needs a new login", account.alias)
             return True
