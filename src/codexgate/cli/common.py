@@ -106,10 +106,14 @@ def print_table(table: Table, target: Console | None = None) -> None:
         fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
         return fits and all(word in rendered for word in words)
 
-    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected);
-    # below the table's minimum (each column as wide as its longest word) a word is cut: no need to try
+    # the narrowest width from the terminal's up at which every word of every cell is whole; below the
+    # table's minimum (each column as wide as its longest word) a word is cut: no need to try. rich's own
+    # column arithmetic gives the answer without rendering; one render confirms it, else it is bisected.
     low, high = max(out.width, min(measured.minimum, widest)), max(out.width, widest)
-    if not whole_at(low):
+    guess = _narrowest_whole_width(table, out, low, high)
+    if guess is not None and whole_at(guess):
+        low = guess
+    elif not whole_at(low):
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (low, middle) if whole_at(middle) else (middle, high)
@@ -118,6 +122,34 @@ def print_table(table: Table, target: Console | None = None) -> None:
     Console(highlight=False, emoji=False, width=max(out.width, width), stderr=out.stderr, no_color=out.no_color).print(
         table
     )
+
+
+def _narrowest_whole_width(table: Table, out: Console, low: int, high: int) -> int | None:
+    """The narrowest width in ``low..high`` at which rich's column arithmetic (``Table``'s collapse of the
+    widest wrapping columns, then an even cut) leaves every column at least as wide as its longest word,
+    computed from one measurement of the columns; ``None`` if rich's internals are not as expected."""
+    try:
+        from rich._ratio import ratio_reduce
+
+        options = out.options.update_width(100_000)
+        ranges = [table._measure_column(out, options, column) for column in table.columns]
+        extra = table._extra_width
+        collapse = table._collapse_widths
+    except (AttributeError, ImportError, TypeError):
+        return None
+    maxima = [measured.maximum or 1 for measured in ranges]
+    minima = [measured.minimum for measured in ranges]
+    wrapable = [column.width is None and not column.no_wrap for column in table.columns]
+    for width in range(low, high + 1):
+        room = width - extra
+        widths = maxima
+        if sum(widths) > room:
+            widths = collapse(widths, wrapable, room)
+            if sum(widths) > room:
+                widths = ratio_reduce(sum(widths) - room, [1] * len(widths), widths, widths)
+        if all(have >= need for have, need in zip(widths, minima, strict=True)):
+            return width
+    return None
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
