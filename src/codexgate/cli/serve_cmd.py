@@ -74,11 +74,12 @@ def register(app: typer.Typer) -> None:
         loaded = load(ctx, flags)
         settings = loaded.settings
 
-        from codexgate.state.cluster import cluster_settings_problem
+        if settings.state.state_url:  # the shared state's modules (redis, cryptography) only when it is used
+            from codexgate.state.cluster import cluster_settings_problem
 
-        problem = cluster_settings_problem(settings)
-        if problem is not None:
-            fail(problem, code=2)
+            problem = cluster_settings_problem(settings)
+            if problem is not None:
+                fail(problem, code=2)
 
         from codexgate.server.runner import BindRefused, PortInUse, run_server
 
