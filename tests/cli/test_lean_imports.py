@@ -99,6 +99,15 @@ def test_settings_commands_load_no_server_client_or_login(args: tuple[str, ...])
     assert "pydantic_settings" not in modules
 
 
+@pytest.mark.parametrize("args", [("serve", "--port", "abc"), ("--home", "/nonexistent/x", "serve", "--no-such", "1")])
+def test_serve_starts_without_typer(args: tuple[str, ...]) -> None:
+    # A bad flag stops serve after it read its settings: the direct path, typer never loaded.
+    code, modules, _ = loaded_modules(*args)
+    assert code == 2
+    assert "codexgate.config" in modules
+    assert not {"typer", "codexgate.cli.app", "codexgate.cli.keys_cmd"} & modules
+
+
 def test_models_refresh_loads_the_catalog_module_only() -> None:
     # It writes the request file the running server's catalog watches: the module that names it, no client.
     _, modules, _ = loaded_modules("models", "refresh", "--timeout", "0")

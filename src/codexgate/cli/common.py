@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-import typer
-
 from codexgate.cli.safe_text import plain
 
 if TYPE_CHECKING:
+    import typer
     from rich.console import Console
     from rich.table import Table
 
     from codexgate.config import LoadedSettings, Settings
 
 # rich's console and the settings stack (pydantic) are imported when a command first uses them, so that
-# ``--version``, ``--help`` and the commands that print nothing start without them.
+# ``--version``, ``--help`` and the commands that print nothing start without them; typer when a command
+# exits through it (``serve`` starts without typer: codexgate.cli.main).
 
 
 class _DeferredConsole:
@@ -152,17 +152,26 @@ def _narrowest_whole_width(table: Table, out: Console, low: int, high: int) -> i
     return None
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr. The message often holds data (a path, a name, an upstream text):
+    literal, never markup."""
     from rich.text import Text
 
-    # The message often holds data (a path, a name, an upstream text): literal, never markup.
     text = plain(message, limit=4000, keep_newlines=True)
     err_console.print(Text("error:", style="red") + " " + text, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    import typer
+
+    print_error(message)
     raise typer.Exit(code)
 
 
 def load(ctx: typer.Context, extra_flags: dict[str, Any] | None = None) -> LoadedSettings:
     """Settings for this command: global ``--config``/``--home`` plus command flags. Exit 2 if bad."""
+    import typer
+
     from codexgate.config import SettingsError, load_settings
 
     options = ctx.find_object(GlobalOptions) or GlobalOptions()
