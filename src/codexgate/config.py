@@ -14,7 +14,7 @@ the layers by their flat names — the flags are the init arguments, :func:`read
 :func:`read_toml` read the environment and the file — merges them section by section over the defaults
 and validates the result once. Every layer reads the names off the model, so a field added to a
 section is a setting in the file, the environment and the flags at once. (No pydantic-settings: its
-machinery doubled the start-up time of every command that reads the settings.)
+machinery cost every command that reads the settings ~0.1 s of start-up.)
 """
 
 from __future__ import annotations
