@@ -9,10 +9,12 @@ section (``[server]\\nport = 9191``); both spellings mean the same.
 One environment name predates the rule and is honoured too: ``CODEX_HOME`` (the Codex CLI's own
 variable) for ``codex_home``.
 
-Loading goes through pydantic-settings' own sources (``Settings.settings_customise_sources``): the
-flags are the init arguments, :class:`FlatEnvSource` and :class:`FlatTomlSource` read the flat names,
-the defaults come last. Every source reads the names off the model, so a field added to a section is
-a setting in the file, the environment and the flags at once.
+Loading is plain pydantic: building :class:`Settings` (directly or through :func:`load_settings`) reads
+the layers by their flat names — the flags are the init arguments, :func:`read_env` and
+:func:`read_toml` read the environment and the file — merges them section by section over the defaults
+and validates the result once. Every layer reads the names off the model, so a field added to a
+section is a setting in the file, the environment and the flags at once. (No pydantic-settings: its
+machinery cost every command that reads the settings ~0.1 s of start-up.)
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from typing import Any, Literal, Union, cast, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CODEXGATE_"
 DEFAULT_PORT = 9191
@@ -168,10 +169,11 @@ class LimitsSettings(_Section):
     )
 
 
-class Settings(BaseSettings):
-    """The effective configuration. Build it with :func:`load_settings`."""
+class Settings(BaseModel):
+    """The effective configuration. Build it with :func:`load_settings`; built directly, it reads the
+    real environment and file the same way, its init arguments taking the place of the flags."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
@@ -181,19 +183,11 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Highest first: flags (handed in as init arguments) > flat environment > flat TOML file;
-        # pydantic-settings adds the defaults last. Outside load_settings() the real environment is read.
+    def __init__(self, **values: Any) -> None:
+        # Highest first: flags (the init arguments) > flat environment > flat TOML file > defaults.
+        # Outside load_settings() the real environment is read.
         request = _REQUEST.get() or _LoadRequest(env=os.environ)
-        return (init_settings, FlatEnvSource(settings_cls, request), FlatTomlSource(settings_cls, request))
+        super().__init__(**_layered(type(self), request, values))
 
     # Paths derived from the settings: one place decides where each file lives.
     @property
@@ -325,73 +319,68 @@ class _LoadRequest:
 _REQUEST: ContextVar[_LoadRequest | None] = ContextVar("codexgate_settings_request", default=None)
 
 
-class _FlatSource(PydanticBaseSettingsSource):
-    origin: Source
-
-    def __init__(self, settings_cls: type[BaseSettings], request: _LoadRequest) -> None:
-        super().__init__(settings_cls)
-        self.request, self.fields = request, setting_fields(settings_cls)
-
-    def read(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ reads all flat names at once
-
-    def __call__(self) -> dict[str, Any]:
-        self.request.layers[self.origin] = flat = self.read()
-        return _grouped(flat, self.fields)
+def read_env(fields: Mapping[str, tuple[str, FieldInfo]], env: Mapping[str, str]) -> dict[str, Any]:
+    """``CODEXGATE_X_Y`` for setting ``x_y``, then the legacy names in :data:`ENV_ALIASES`; flat names."""
+    values: dict[str, Any] = {}
+    for name, (_, info) in fields.items():
+        for candidate in (env_name(name), *ENV_ALIASES.get(name, ())):
+            if candidate in env:
+                values[name] = _from_text(name, info, env[candidate])
+                break
+    return values
 
 
-class FlatEnvSource(_FlatSource):
-    """``CODEXGATE_X_Y`` for setting ``x_y``, then the legacy names in :data:`ENV_ALIASES`."""
+def read_toml(path: Path, fields: Mapping[str, tuple[str, FieldInfo]], *, required: bool) -> dict[str, Any]:
+    """Flat ``x_y = ...`` keys, or the same keys under their ``[section]`` table; flat names. A missing
+    file is empty unless ``required``."""
+    try:
+        document = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        if required:
+            raise SettingsError(f"config: file {path} does not exist") from None
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"config: {path} is not valid TOML: {exc}") from None
+    sections = {section for section, _ in fields.values()}
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict) and key in sections:
+            strays = [name for name in value if fields.get(name, ("",))[0] != key]
+            if strays:
+                raise SettingsError(f"{strays[0]}: unknown setting in [{key}] of {path}")
+            flat.update(value)
+        elif key in fields:
+            flat[key] = value
+        else:
+            raise SettingsError(f"{key}: unknown setting in {path}")
+    return flat
 
-    origin = "env"
 
-    def read(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, (_, info) in self.fields.items():
-            for candidate in (env_name(name), *ENV_ALIASES.get(name, ())):
-                if candidate in self.request.env:
-                    values[name] = _from_text(name, info, self.request.env[candidate])
-                    break
-        return values
+def _merged(lower: Mapping[str, Any], higher: Mapping[str, Any]) -> dict[str, Any]:
+    """Section by section: a section given as a table in both keeps the lower layer's other keys."""
+    merged = dict(lower)
+    for section, value in higher.items():
+        below = merged.get(section)
+        merged[section] = {**below, **value} if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
 
 
-class FlatTomlSource(_FlatSource):
-    """Flat ``x_y = ...`` keys, or the same keys under their ``[section]`` table. The file is
-    ``--config``, else ``$CODEXGATE_CONFIG`` (either must exist), else ``config.toml`` in the home
-    dir the flags or the environment chose (their state is this source's ``current_state``)."""
-
-    origin = "file"
-
-    def read(self) -> dict[str, Any]:
-        env = self.request.env
-        explicit = self.request.config_file or (Path(env["CODEXGATE_CONFIG"]) if env.get("CODEXGATE_CONFIG") else None)
-        home = self.current_state.get(self.fields["home"][0], {}).get("home")
-        path = self.request.path = (explicit or default_config_file({}, {"home": home})).expanduser()
-        try:
-            document = tomllib.loads(path.read_bytes().decode("utf-8"))
-        except FileNotFoundError:
-            if explicit is not None:
-                raise SettingsError(f"config: file {path} does not exist") from None
-            return {}
-        except OSError as exc:
-            raise SettingsError(f"config: cannot read {path}: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"config: {path} is not valid TOML: {exc}") from None
-        flat: dict[str, Any] = {}
-        for key, value in document.items():
-            if isinstance(value, dict) and key in self.settings_cls.model_fields:
-                strays = [name for name in value if self.fields.get(name, ("",))[0] != key]
-                if strays:
-                    raise SettingsError(f"{strays[0]}: unknown setting in [{key}] of {path}")
-                flat.update(value)
-            elif key in self.fields:
-                flat[key] = value
-            else:
-                raise SettingsError(f"{key}: unknown setting in {path}")
-        return flat
+def _layered(settings_cls: type[BaseModel], request: _LoadRequest, init: Mapping[str, Any]) -> dict[str, Any]:
+    """The grouped values to validate: the file, then the environment, then the init arguments on top.
+    The file is ``--config``, else ``$CODEXGATE_CONFIG`` (either must exist), else ``config.toml`` in the
+    home dir the init arguments or the environment chose. Records each layer's flat values in ``request``."""
+    fields = setting_fields(settings_cls)
+    request.layers["env"] = env_values = read_env(fields, request.env)
+    above_file = _merged(_grouped(env_values, fields), init)
+    env = request.env
+    explicit = request.config_file or (Path(env["CODEXGATE_CONFIG"]) if env.get("CODEXGATE_CONFIG") else None)
+    storage = above_file.get(fields["home"][0])
+    home = storage.get("home") if isinstance(storage, dict) else getattr(storage, "home", None)
+    path = request.path = (explicit or default_config_file({}, {"home": home})).expanduser()
+    request.layers["file"] = file_values = read_toml(path, fields, required=explicit is not None)
+    return _merged(_grouped(file_values, fields), above_file)
 
 
 def parse_flag_args(args: list[str], settings_cls: type[Settings] = Settings) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The CLI's module graph stays lean: ``--version`` and ``--help`` load no server, HTTP client or login flow.
+"""The CLI's module graph stays lean: ``--version``, ``--help`` and the commands that read the settings load
+no server, HTTP client or login flow; the server itself loads no module only an unused feature needs.
 
 Checked by the modules a fresh interpreter holds after running the command (not by time): each case
 runs ``codexgate.cli.main.run()`` in a subprocess and prints ``sys.modules``.
@@ -77,8 +78,66 @@ def test_version_loads_neither_settings_nor_rich() -> None:
     assert not {"codexgate.config", "pydantic_settings", "rich.console", "asyncio"} & modules
 
 
+#: commands that read the settings (and files) and print; they exit 1 where they need an account or a server
+SETTINGS_COMMANDS = [
+    ("keys", "list"),
+    ("keys", "list", "--json"),
+    ("accounts", "list"),
+    ("config", "show"),
+    ("stats",),
+    ("status",),
+    ("admin", "clear-password"),
+]
+
+
+@pytest.mark.parametrize("args", SETTINGS_COMMANDS)
+def test_settings_commands_load_no_server_client_or_login(args: tuple[str, ...]) -> None:
+    code, modules, _ = loaded_modules(*args)
+    assert code in (0, 1)
+    assert "codexgate.config" in modules  # the command did read the settings
+    assert offenders(modules) == []
+    assert "pydantic_settings" not in modules
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "abc"), ("--home", "/nonexistent/x", "serve", "--no-such", "1")])
+def test_serve_starts_without_typer(args: tuple[str, ...]) -> None:
+    # A bad flag stops serve after it read its settings: the direct path, typer never loaded.
+    code, modules, _ = loaded_modules(*args)
+    assert code == 2
+    assert "codexgate.config" in modules
+    assert not {"typer", "codexgate.cli.app", "codexgate.cli.keys_cmd"} & modules
+
+
+def test_models_refresh_loads_the_catalog_module_only() -> None:
+    # It writes the request file the running server's catalog watches: the module that names it, no client.
+    _, modules, _ = loaded_modules("models", "refresh", "--timeout", "0")
+    assert "codexgate.upstream.models" in modules
+    assert [name for name in offenders(modules) if not name.startswith("codexgate.upstream")] == []
+
+
+SERVER_PROBE = """
+import json, sys, tempfile
+from codexgate.config import load_settings
+from codexgate.server.runner import uvicorn_config
+uvicorn_config(load_settings(env={"CODEXGATE_HOME": tempfile.mkdtemp()}).settings)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_server_loads_no_unused_feature() -> None:
+    # Without state_url: no Redis client or cipher; no pydantic v1 (FastAPI loads it to check a typed route
+    # parameter); no pydantic-settings.
+    completed = subprocess.run(
+        [sys.executable, "-c", SERVER_PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    modules = set(json.loads(completed.stdout.splitlines()[-1]))
+    assert {"fastapi", "aiohttp", "codexgate.server.app"} <= modules  # the probe did build the server
+    heavy = {"redis", "cryptography", "pydantic.v1", "pydantic_settings", "codexgate.state.cluster"}
+    assert heavy & modules == set()
+
+
 def test_the_probe_sees_a_heavy_import() -> None:
     # The check above could pass by looking at the wrong process: a command that does load the
     # settings must show them in the same probe.
     _, modules, _ = loaded_modules("config", "show", "--json")
-    assert {"codexgate.config", "pydantic_settings"} <= modules
+    assert {"codexgate.config", "pydantic"} <= modules

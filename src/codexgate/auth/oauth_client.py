@@ -1,16 +1,18 @@
 """Calls to the OAuth issuer (``auth_issuer``): code exchange and token refresh (protocol.md §5).
 
-Errors never carry a token: messages name the endpoint and the issuer's error code only.
+Errors never carry a token: messages name the endpoint and the issuer's error code only. httpx is imported
+when a call is made (it costs the server's start-up ~30 ms, and most starts make no call at once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from codexgate.errors import APIError
+
+if TYPE_CHECKING:
+    import httpx
 
 LOGIN_HINT = "Run `codexgate login` to sign in again."
 PERMANENT_REFRESH_ERRORS = frozenset({"refresh_token_reused", "refresh_token_expired", "refresh_token_invalidated"})
@@ -68,6 +70,8 @@ class OAuthClient:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=False)
         return self._http
 
@@ -78,6 +82,8 @@ class OAuthClient:
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """``POST /oauth/token`` with the refresh grant (JSON body)."""
+        import httpx
+
         body = {"client_id": self.client_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
         try:
             response = await self.http.post(f"{self.issuer}/oauth/token", json=body)
@@ -114,6 +120,8 @@ class OAuthClient:
             "client_id": self.client_id,
             "code_verifier": code_verifier,
         }
+        import httpx
+
         try:
             response = await self.http.post(f"{self.issuer}/oauth/token", data=form)
         except httpx.HTTPError as exc:

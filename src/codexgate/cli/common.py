@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-import typer
-
 from codexgate.cli.safe_text import plain
 
 if TYPE_CHECKING:
+    import typer
     from rich.console import Console
     from rich.table import Table
 
     from codexgate.config import LoadedSettings, Settings
 
 # rich's console and the settings stack (pydantic) are imported when a command first uses them, so that
-# ``--version``, ``--help`` and the commands that print nothing start without them.
+# ``--version``, ``--help`` and the commands that print nothing start without them; typer when a command
+# exits through it (``serve`` starts without typer: codexgate.cli.main).
 
 
 class _DeferredConsole:
@@ -106,10 +106,14 @@ def print_table(table: Table, target: Console | None = None) -> None:
         fits = max((cell_len(line) for line in rendered.splitlines()), default=0) <= width
         return fits and all(word in rendered for word in words)
 
-    # the narrowest width from the terminal's up at which every word of every cell is whole (bisected);
-    # below the table's minimum (each column as wide as its longest word) a word is cut: no need to try
+    # the narrowest width from the terminal's up at which every word of every cell is whole; below the
+    # table's minimum (each column as wide as its longest word) a word is cut: no need to try. rich's own
+    # column arithmetic gives the answer without rendering; one render confirms it, else it is bisected.
     low, high = max(out.width, min(measured.minimum, widest)), max(out.width, widest)
-    if not whole_at(low):
+    guess = _narrowest_whole_width(table, out, low, high)
+    if guess is not None and whole_at(guess):
+        low = guess
+    elif not whole_at(low):
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (low, middle) if whole_at(middle) else (middle, high)
@@ -120,17 +124,54 @@ def print_table(table: Table, target: Console | None = None) -> None:
     )
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def _narrowest_whole_width(table: Table, out: Console, low: int, high: int) -> int | None:
+    """The narrowest width in ``low..high`` at which rich's column arithmetic (``Table``'s collapse of the
+    widest wrapping columns, then an even cut) leaves every column at least as wide as its longest word,
+    computed from one measurement of the columns; ``None`` if rich's internals are not as expected."""
+    try:
+        from rich._ratio import ratio_reduce
+
+        options = out.options.update_width(100_000)
+        ranges = [table._measure_column(out, options, column) for column in table.columns]
+        extra = table._extra_width
+        collapse = table._collapse_widths
+    except (AttributeError, ImportError, TypeError):
+        return None
+    maxima = [measured.maximum or 1 for measured in ranges]
+    minima = [measured.minimum for measured in ranges]
+    wrapable = [column.width is None and not column.no_wrap for column in table.columns]
+    for width in range(low, high + 1):
+        room = width - extra
+        widths = maxima
+        if sum(widths) > room:
+            widths = collapse(widths, wrapable, room)
+            if sum(widths) > room:
+                widths = ratio_reduce(sum(widths) - room, [1] * len(widths), widths, widths)
+        if all(have >= need for have, need in zip(widths, minima, strict=True)):
+            return width
+    return None
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr. The message often holds data (a path, a name, an upstream text):
+    literal, never markup."""
     from rich.text import Text
 
-    # The message often holds data (a path, a name, an upstream text): literal, never markup.
     text = plain(message, limit=4000, keep_newlines=True)
     err_console.print(Text("error:", style="red") + " " + text, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    import typer
+
+    print_error(message)
     raise typer.Exit(code)
 
 
 def load(ctx: typer.Context, extra_flags: dict[str, Any] | None = None) -> LoadedSettings:
     """Settings for this command: global ``--config``/``--home`` plus command flags. Exit 2 if bad."""
+    import typer
+
     from codexgate.config import SettingsError, load_settings
 
     options = ctx.find_object(GlobalOptions) or GlobalOptions()

@@ -1,72 +1,59 @@
-"""The ``codexgate`` command. Each command group lives in its own module and registers itself."""
+"""The ``codexgate`` command's entry point: :func:`run`.
+
+The typer app (:mod:`codexgate.cli.app`) is imported only when needed: ``codexgate serve`` with setting
+flags (no ``--help``) goes straight to :func:`codexgate.cli.serve_start.start_server`, so that the server's
+start-up does not pay for typer and the other commands' definitions. ``app`` is still importable from here.
+"""
 
 from __future__ import annotations
 
-import importlib
+import gc
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
+from codexgate.cli.common import GLOBAL_VALUE_OPTIONS, hoist_global_options
 
-from codexgate.cli.common import GlobalOptions, hoist_global_options
+if TYPE_CHECKING:
+    import typer
 
-app = typer.Typer(
-    name="codexgate",
-    help="OpenAI-compatible gateway to the ChatGPT Codex backend, using your ChatGPT sign-in.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+    app: typer.Typer
 
-#: modules that define ``register(app)``; each adds its commands.
-COMMAND_MODULES = [
-    "codexgate.cli.serve_cmd",
-    "codexgate.cli.demo_cmd",
-    "codexgate.cli.config_cmd",
-    "codexgate.cli.simulate_cmd",
-    "codexgate.cli.keys_cmd",
-    "codexgate.cli.admin_cmd",
-    "codexgate.cli.stats_cmd",
-    "codexgate.cli.auth_cmd",
-    "codexgate.cli.accounts_cmd",
-    "codexgate.cli.instructions_cmd",
-    "codexgate.cli.models_cmd",
-]
+#: commands that start a server: the cyclic garbage collector stays off while they import and build it
+#: (it would walk the growing heap ~200 times, ~15 % of the start-up); the server turns it on again
+#: once it is built (``codexgate.server.runner.run_server``).
+SERVER_COMMANDS = ("serve", "demo")
 
 
-def _version(value: bool) -> None:
-    if value:
-        from codexgate import __version__
-
-        typer.echo(f"codexgate {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="TOML config file (default: $CODEXGATE_HOME/config.toml); also after the command."
-        ),
-    ] = None,
-    home: Annotated[
-        Path | None,
-        typer.Option("--home", help="codexgate's data dir (default: ~/.codexgate); also after the command."),
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    flags = {"home": str(home)} if home is not None else {}
-    ctx.obj = GlobalOptions(config=config, flags=flags)
-
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+def command_name(args: list[str]) -> str | None:
+    """The command of hoisted ``args`` (global options and their values skipped), or None."""
+    values = iter(args)
+    for arg in values:
+        if arg in GLOBAL_VALUE_OPTIONS:
+            next(values, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def run() -> None:
-    app(args=hoist_global_options(sys.argv[1:]), prog_name="codexgate")
+    args = hoist_global_options(sys.argv[1:])
+    command = command_name(args)
+    if command in SERVER_COMMANDS:
+        gc.disable()
+    if command == "serve":
+        from codexgate.cli.serve_start import direct_serve_arguments, start_server
+
+        direct = direct_serve_arguments(args)
+        if direct is not None:
+            raise SystemExit(start_server(*direct))
+    from codexgate.cli.app import app
+
+    app(args=args, prog_name="codexgate")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer app, built on first use
+        from codexgate.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,17 @@
-"""``codexgate serve``: run the gateway. Every setting is also a flag: ``--x-y`` for ``x_y``."""
+"""``codexgate serve``: run the gateway. Every setting is also a flag: ``--x-y`` for ``x_y``.
+
+The typer command: its help, built when shown; what it does is :func:`codexgate.cli.serve_start.start_server`
+(the entry point calls that directly for a plain ``serve`` command line).
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import typer
 from typer.core import TyperCommand
 
-from codexgate.cli.common import err_console, fail, load
+from codexgate.cli.common import GlobalOptions
 
 if TYPE_CHECKING:
     from codexgate.config import SettingInfo
@@ -64,30 +67,8 @@ def register(app: typer.Typer) -> None:
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )
     def serve(ctx: typer.Context) -> None:
-        from codexgate.config import SettingsError, parse_flag_args
+        from codexgate.cli.serve_start import start_server
 
-        try:
-            flags = parse_flag_args(list(ctx.args))
-        except SettingsError as exc:
-            err_console.print(f"codexgate: {exc}", markup=False)
-            raise typer.Exit(2) from None
-        loaded = load(ctx, flags)
-        settings = loaded.settings
-
-        from codexgate.state.cluster import cluster_settings_problem
-
-        problem = cluster_settings_problem(settings)
-        if problem is not None:
-            fail(problem, code=2)
-
-        from codexgate.server.runner import BindRefused, PortInUse, run_server
-
-        try:
-            run_server(settings)
-        except BindRefused as exc:
-            fail(str(exc), code=2)
-        except PortInUse as exc:
-            fail(str(exc))
-        except OSError as exc:
-            logging.getLogger("codexgate").debug("serve failed", exc_info=exc)
-            fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}")
+        code = start_server(ctx.find_object(GlobalOptions) or GlobalOptions(), list(ctx.args))
+        if code:
+            raise typer.Exit(code)
