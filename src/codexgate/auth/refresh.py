@@ -17,13 +17,15 @@ import logging
 import os
 import time
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from codexgate.auth.credentials import CredentialFileError, Credentials, CredentialStore, write_tokens
 from codexgate.auth.file_lock import LockTimeout, locked
 from codexgate.auth.oauth_client import LOGIN_HINT, AuthError, OAuthClient
 from codexgate.config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("codexgate.auth")
 

@@ -47,8 +47,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from codexgate.auth.credentials import Credentials
 from codexgate.auth.oauth_client import AuthError
 from codexgate.auth.refresh import TokenManager
@@ -67,6 +65,8 @@ from codexgate.pool.account_files import (
 from codexgate.pool.accounts import AccountState, AccountStatus
 
 if TYPE_CHECKING:
+    import httpx
+
     from codexgate.config import Settings
     from codexgate.pool.shared_accounts import SharedAccount, SharedAccounts
     from codexgate.pool.shared_tokens import SharedTokenManager
@@ -249,6 +249,8 @@ class AccountRegistry:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx  # only when a token is refreshed: the server starts without it
+
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), trust_env=False)
         return self._http
 

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from codexgate.auth.credentials import CredentialFileError, read_document
 from codexgate.auth.oauth_client import OAuthClient
 from codexgate.pool.account_files import AccountFile, identity
@@ -37,6 +35,8 @@ from codexgate.state.interface import StateUnavailable
 from codexgate.state.secrets_box import SecretBoxError
 
 if TYPE_CHECKING:
+    import httpx
+
     from codexgate.state.cluster import Cluster
 
 __all__ = ["SharedAccount", "SharedAccounts"]
