@@ -1,9 +1,8 @@
 """The several-instances scenarios of issue 16, as it states them, against three ``codexgate serve`` processes.
 
-They need the shared credentials (C1: instances 2 and 3 start with an empty home and learn the accounts from
-Redis; one refresh per account cluster-wide), the shared pool states and sessions (C2) and the shared keys
-(C3); each is marked ``xfail`` with the part it needs until those land (``strict=False``: remove the marks
-after the merge).
+Instances 2 and 3 start with an empty home and learn the accounts from Redis; the credentials, the refresh lock,
+the pool's states and sessions and the API keys are all shared through it (``state_url``), the usage rows go to
+PostgreSQL (``database_url``).
 """
 
 from __future__ import annotations
@@ -18,15 +17,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
-import pytest
 
 from tests.cluster.harness import GatewayCluster, RoundRobinClient
 from tests.helpers import wait_until
-
-NEEDS_CREDENTIALS = pytest.mark.xfail(reason="needs C1 (shared credentials, cluster-wide refresh lock)", strict=False)
-NEEDS_POOL_STATE = pytest.mark.xfail(reason="needs C1 and C2 (shared pool states and sessions)", strict=False)
-NEEDS_KEYS = pytest.mark.xfail(reason="needs C1 and C3 (shared API keys and revocations)", strict=False)
-
 
 _numbers = itertools.count()
 
@@ -41,7 +34,6 @@ def request_body(session: str | None = None) -> dict[str, object]:
 # -- one refresh per account ----------------------------------------------------------------------------------
 
 
-@NEEDS_CREDENTIALS
 async def test_300_concurrent_requests_with_expired_tokens_refresh_each_account_once(
     make_cluster: Callable[..., GatewayCluster],
 ) -> None:
@@ -60,7 +52,6 @@ async def test_300_concurrent_requests_with_expired_tokens_refresh_each_account_
 # -- usage limits, sessions and keys shared --------------------------------------------------------------------
 
 
-@NEEDS_POOL_STATE
 async def test_a_usage_limit_seen_by_one_instance_is_respected_by_the_others(
     shared_cluster: GatewayCluster,
 ) -> None:
@@ -87,7 +78,6 @@ async def test_a_usage_limit_seen_by_one_instance_is_respected_by_the_others(
     assert after == before, f"instances 2 and 3 sent the cooling account {after - before} requests"
 
 
-@NEEDS_POOL_STATE
 async def test_one_sessions_requests_through_all_three_instances_stay_on_one_account(
     shared_cluster: GatewayCluster,
 ) -> None:
@@ -115,7 +105,6 @@ async def test_one_sessions_requests_through_all_three_instances_stay_on_one_acc
     assert len(set.union(*accounts_of.values())) > 1, "the sessions were not spread (the test shows nothing)"
 
 
-@NEEDS_KEYS
 async def test_a_key_revoked_through_one_instance_is_refused_by_all_three_within_a_second(
     shared_cluster: GatewayCluster,
 ) -> None:
@@ -190,7 +179,6 @@ class Load:
         return [answer for _, answer in self.results if isinstance(answer, httpx.Response)]
 
 
-@NEEDS_CREDENTIALS
 async def test_kill_9_of_one_instance_under_load(make_cluster: Callable[..., GatewayCluster]) -> None:
     cluster = make_cluster(accounts=3, expired=True, event_delay=0.01)
     control = cluster.simulator.control
@@ -231,7 +219,6 @@ def clean_error(answer: httpx.Response) -> bool:
     return False
 
 
-@NEEDS_POOL_STATE
 async def test_redis_stopped_and_restarted_under_load(make_cluster: Callable[..., GatewayCluster]) -> None:
     cluster = make_cluster(accounts=2, expired_accounts=1)  # one account needs a refresh, the other does not
     control = cluster.simulator.control

@@ -185,7 +185,7 @@ class RedisState:
 
     @property
     def available(self) -> bool:
-        """False from the first failed command until the next one succeeds."""
+        """False from the first failed command until a health ping succeeds again (the cluster probes every 0.5 s)."""
         return self._down_since is None
 
     # -- outage bookkeeping ---------------------------------------------------------------------------
@@ -201,7 +201,10 @@ class RedisState:
             logger.warning("shared state (Redis) reachable again after %.1f s", time.monotonic() - self._down_since)
             self._down_since = None
 
-    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _run(self, operation: Callable[[], Awaitable[T]], *, proves_up: bool = False) -> T:
+        """Run one operation within a bound; an unreachable store is :class:`StateUnavailable`. Only a ping
+        (``proves_up``) ends an outage: another command may seem to succeed without reaching the server
+        (seen right after a restart), which would log a return and a new outage within milliseconds."""
         task = asyncio.current_task()
         cancelling = task.cancelling() if task is not None else 0
         try:
@@ -212,7 +215,8 @@ class RedisState:
             self._mark_down(exc)
             raise StateUnavailable() from None
         _resurface_cancel(task, cancelling)
-        self._mark_up()
+        if proves_up:
+            self._mark_up()
         return result
 
     # -- keys -----------------------------------------------------------------------------------------
@@ -342,7 +346,7 @@ class RedisState:
 
     async def health(self) -> bool:
         try:
-            await self._run(lambda: self._client.ping())
+            await self._run(lambda: self._client.ping(), proves_up=True)
         except (StateUnavailable, RedisError):
             return False
         return True
