@@ -19,6 +19,7 @@ from codexgate.cli.safe_text import plain
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from codexgate.config import Settings
     from codexgate.pool.account_files import PoolPaths
 
 __all__ = ["pool_paths", "register"]
@@ -35,6 +36,24 @@ def pool_paths(ctx: typer.Context) -> PoolPaths:
 
 def _say(text: str) -> None:
     err_console.print(plain(text, limit=4000, keep_newlines=True), soft_wrap=True)
+
+
+def share_with_cluster(config: Settings, path: Path) -> str | None:
+    """With ``state_url``: store the account's credentials in the shared state at once (so every instance
+    serves it, even when this home is a one-off container's); what to tell the user, None without it."""
+    if not config.state.state_url:
+        return None
+    import asyncio
+
+    from codexgate.pool.cluster_admin import ClusterAdminError, share_credentials
+
+    try:
+        stored = asyncio.run(share_credentials(config, path))
+    except ClusterAdminError as exc:
+        fail(str(exc))
+    if stored:
+        return "Stored in the shared state (state_url): every instance serves this account from now on."
+    return "The shared state already holds newer credentials of this account; they are kept."
 
 
 def _when(timestamp: Any) -> str:
@@ -76,6 +95,40 @@ def _table(views: list[dict[str, Any]], now: float) -> Table:
     return table
 
 
+def _remove_shared(config: Settings, paths: PoolPaths, name: str) -> None:
+    """``accounts remove`` with ``state_url``: this home's files of the account (if any), and the account in
+    the shared state, so that every instance drops it."""
+    import asyncio
+
+    from codexgate.pool.account_files import index_lock
+    from codexgate.pool.admin import PoolAdminError, find_account, remove_account
+    from codexgate.pool.cluster_admin import ClusterAdminError, find_shared_account, unshare_account
+
+    try:
+        with index_lock(paths):
+            key: str | None = find_account(paths, name)[0]
+    except PoolAdminError:
+        key = None  # not in this home: look for it in the shared state
+    try:
+        if key is not None:
+            alias, removed, codex = asyncio.run(remove_account(paths, name))
+            _say(f"Removed account {alias!r} from this home ({', '.join(str(path) for path in removed)}).")
+            if codex is not None:
+                _say(f"The Codex CLI's login of the same account ({codex.path}) stays here: run `codex logout`.")
+        else:
+            key = asyncio.run(find_shared_account(config, name))
+            if key is None:
+                fail(f"no account named {name!r} in this home or in the shared state")
+        assert key is not None
+        gone = asyncio.run(unshare_account(config, key))
+    except (PoolAdminError, ClusterAdminError) as exc:
+        fail(str(exc))
+    if gone:
+        _say("Removed it from the shared state (state_url): every instance drops it within seconds.")
+    else:
+        _say("The shared state did not hold it.")
+
+
 def register(app: typer.Typer) -> None:
     accounts_app = typer.Typer(help="The ChatGPT accounts of the pool.", no_args_is_help=True)
     app.add_typer(accounts_app, name="accounts")
@@ -112,8 +165,13 @@ def register(app: typer.Typer) -> None:
 
         from codexgate.pool.admin import PoolAdminError, remove_account
 
+        config = settings(ctx)
+        paths = pool_paths(ctx)
+        if config.state.state_url:
+            _remove_shared(config, paths, name)
+            return
         try:
-            alias, removed, codex = asyncio.run(remove_account(pool_paths(ctx), name))
+            alias, removed, codex = asyncio.run(remove_account(paths, name))
         except PoolAdminError as exc:
             fail(str(exc))
         _say(f"Removed account {alias!r} ({', '.join(str(path) for path in removed)}).")
@@ -177,6 +235,9 @@ def register(app: typer.Typer) -> None:
         verb = "Added" if stored.created else "Updated"
         email = stored.credentials.email or "unknown email"
         _say(f"{verb} account {stored.alias!r} ({email}), stored in {stored.path}.")
+        shared = share_with_cluster(settings(ctx), stored.path)
+        if shared is not None:
+            _say(shared)
         _say(
             f"Warning: refresh tokens are single-use. Stop using the login in {path} (on that machine, run "
             "`codex logout` or sign in there again), or the two copies will lock each other out."

@@ -223,6 +223,12 @@ def register(app: typer.Typer) -> None:
                 limit=2000,
             )
         )
+        if config.state.state_url:  # several instances: the account goes to the shared state at once
+            from codexgate.cli.accounts_cmd import share_with_cluster
+
+            shared = share_with_cluster(config, credentials.source)
+            if shared is not None:
+                console.print(shared, markup=False)
 
     @app.command("logout")
     def logout(

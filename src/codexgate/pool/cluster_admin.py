@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from codexgate.config import Settings
     from codexgate.state.cluster import Cluster
 
-__all__ = ["ClusterAdminError", "share_credentials", "unshare_account"]
+__all__ = ["ClusterAdminError", "find_shared_account", "share_credentials", "unshare_account"]
 
 
 class ClusterAdminError(Exception):
@@ -72,6 +72,37 @@ async def share_credentials(settings: Settings, path: Path) -> bool | None:
         except StateUnavailable:
             raise ClusterAdminError(UNREACHABLE) from None
     return stored
+
+
+async def find_shared_account(settings: Settings, name: str) -> str | None:
+    """The key of the one stored account called ``name`` (its key, its email, or its email's local part —
+    the alias an instance gives it by default), for ``accounts remove`` from a home that does not hold it."""
+    import orjson
+
+    from codexgate.state.interface import StateUnavailable
+    from codexgate.state.secrets_box import CredentialStore, SecretBoxError
+
+    wanted = name.lower()
+    matches: list[str] = []
+    async with _opened(settings) as cluster:
+        try:
+            stored = await cluster.state.scan(cluster.credentials.namespace)
+        except StateUnavailable:
+            raise ClusterAdminError(UNREACHABLE) from None
+    for key, sealed in stored.items():
+        if key == name:
+            return key
+        try:
+            document = orjson.loads(cluster.box.open(sealed, CredentialStore._context(key)))
+            credentials = credentials_from(document, Path("shared")) if isinstance(document, dict) else None
+        except (SecretBoxError, orjson.JSONDecodeError, CredentialFileError):
+            continue
+        email = (credentials.email or "").lower() if credentials is not None else ""
+        if email and wanted in (email, email.split("@", 1)[0]):
+            matches.append(key)
+    if len(matches) > 1:
+        raise ClusterAdminError(f"{name!r} names several shared accounts; use the account key")
+    return matches[0] if matches else None
 
 
 async def unshare_account(settings: Settings, key: str) -> bool | None:
