@@ -112,9 +112,23 @@ async def cluster_thinking_key(cluster: Cluster) -> bytes:
     ``StateUnavailable`` when the store cannot be reached."""
     state, box = cluster.state, cluster.box
 
+    from codexgate.state.secrets_box import SecretBoxError
+
     async def stored() -> bytes | None:
         sealed = await state.get(CLUSTER_KEY_NAMESPACE, CLUSTER_KEY_NAME)
-        return box.open(sealed, CLUSTER_KEY_NAME) if sealed is not None else None
+        if sealed is None:
+            return None
+        try:
+            key = box.open(sealed, CLUSTER_KEY_NAME)
+        except SecretBoxError:  # sealed under a secret_key this instance no longer has: replaced below
+            logger.warning(
+                "the shared signing key cannot be opened with this secret_key; a new one replaces it "
+                "(thinking signatures issued before no longer verify)"
+            )
+            return None
+        if box.key_id_of(sealed) != box.key_id:  # secret_key rotated: re-seal under the current one
+            await state.put(CLUSTER_KEY_NAMESPACE, CLUSTER_KEY_NAME, box.seal(key, CLUSTER_KEY_NAME))
+        return key
 
     key = await stored()
     if key is None:

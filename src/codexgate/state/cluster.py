@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from codexgate.state.cache import CachedState
-from codexgate.state.interface import SharedState
+from codexgate.state.interface import SharedState, StateUnavailable
 from codexgate.state.redis_state import RedisState
-from codexgate.state.secrets_box import CredentialStore, SecretBox
+from codexgate.state.secrets_box import CredentialStore, SecretBox, SecretBoxError
 
 if TYPE_CHECKING:
     from codexgate.config import Settings
@@ -73,6 +73,7 @@ class Cluster:
         self.available = True
         self._reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
         self._prober: asyncio.Task[None] | None = None
+        self._rewrapper: asyncio.Task[None] | None = None
 
     def on_reconnect(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run ``hook`` each time the store answers again after an outage (errors are logged, not raised)."""
@@ -84,8 +85,34 @@ class Cluster:
         await self.cache.start(wait=1.0 if self.available else 0.0)
         if self._prober is None:
             self._prober = asyncio.create_task(self._probe_loop(), name="codexgate-state-probe")
+        if self.box.rotating and self._rewrapper is None:
+            self._rewrapper = asyncio.create_task(self._rewrap(), name="codexgate-state-rewrap")
+
+    async def _rewrap(self) -> None:
+        """``previous_secret_keys`` set (a rotation): re-seal every stored credential under the current
+        ``secret_key``, retried every few seconds until the store answers; the log says when none is left."""
+        while True:
+            try:
+                count = await self.credentials.rewrap_all()
+            except StateUnavailable:
+                await asyncio.sleep(5.0)
+                continue
+            except SecretBoxError as exc:  # sealed under a key that is neither current nor previous
+                logger.warning("credentials rotation: %s", exc)
+                return
+            logger.info(
+                "secret_key rotation: %d stored credential document(s) re-sealed under the current key; "
+                "previous_secret_keys may be removed once every instance runs with the new secret_key",
+                count,
+            )
+            return
 
     async def close(self) -> None:
+        if self._rewrapper is not None:
+            self._rewrapper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rewrapper
+            self._rewrapper = None
         if self._prober is not None:
             self._prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -65,6 +65,11 @@ class SecretBox:
             if previous and previous.strip():
                 self._add(previous)
 
+    @property
+    def rotating(self) -> bool:
+        """Whether previous keys are configured (values sealed under them still open)."""
+        return len(self._ciphers) > 1
+
     def _add(self, secret_key: str) -> str:
         key_id = _derive(secret_key, _ID_SALT)[:6].hex()
         self._ciphers.setdefault(key_id, AESGCM(_derive(secret_key, _KEY_SALT)))
