@@ -225,6 +225,10 @@ def test_the_gateway_settings_point_at_redis_and_postgres(services: dict[str, di
     assert env["CODEXGATE_STATE_PREFIX"]
     assert "CODEXGATE_ALLOWED_HOSTS" in env  # the public name; Host reaches the replicas unchanged
     assert "CODEXGATE_ALLOW_NO_AUTH" not in env and "CODEXGATE_HOST" not in env  # the image's bind rule stays
+    from codexgate.config import SETTING_SECTIONS, env_name
+
+    known = {env_name(name) for name in SETTING_SECTIONS}
+    assert {name for name in env if name.startswith("CODEXGATE_")} <= known  # every variable is a real setting
     postgres_env = environment(services["postgres"])
     assert postgres_env["POSTGRES_USER"] == "codexgate" and postgres_env["POSTGRES_DB"] == "codexgate"
     assert required_variable(postgres_env["POSTGRES_PASSWORD"], "POSTGRES_PASSWORD")
@@ -347,7 +351,7 @@ def test_nginx_listens_where_compose_publishes_and_answers_its_health_check(
     assert "http://127.0.0.1:8080/proxy-health" in services["proxy"]["healthcheck"]["test"]
 
 
-def test_readme_covers_the_steps_and_is_honest_about_issue_16() -> None:
+def test_readme_covers_the_steps_and_names_the_shared_settings() -> None:
     readme = (CLUSTER / "README.md").read_text()
     for step in (
         "cp .env.example .env",
@@ -355,7 +359,9 @@ def test_readme_covers_the_steps_and_is_honest_about_issue_16() -> None:
         "docker compose run --rm codexgate login --device",
         "docker compose run --rm codexgate keys create",
         "/health",
-        "issue 16",
+        "state_url",
+        "secret_key",
+        "previous_secret_keys",
         "X-Forwarded",
         "allowed_hosts",
     ):
