@@ -210,6 +210,10 @@ def reports(cluster: GatewayCluster, index: int, shared_state: str) -> bool:
     return cluster.health(index)["shared_state"] == shared_state
 
 
+def knows_accounts(cluster: GatewayCluster, index: int) -> bool:
+    return bool(cluster.health(index)["credentials"])
+
+
 def clean_error(answer: httpx.Response) -> bool:
     """The one error Redis being away may cause: 503 ``state_unavailable`` with ``Retry-After``."""
     if answer.status_code != 503 or "retry-after" not in answer.headers:
@@ -224,7 +228,7 @@ async def test_redis_stopped_and_restarted_under_load(make_cluster: Callable[...
     control = cluster.simulator.control
     expired = cluster.account_ids[-1]
     for index in (1, 2, 3):  # mid-run: every instance knows the accounts before Redis goes away
-        assert wait_until(lambda index=index: cluster.health(index)["credentials"], timeout=5)
+        assert wait_until(partial(knows_accounts, cluster, index), timeout=5)
     async with cluster.client() as client:
         cluster.redis.stop()
         for index in (1, 2, 3):
