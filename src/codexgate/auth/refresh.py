@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from codexgate.auth.credentials import CredentialFileError, Credentials, CredentialStore, write_tokens
 from codexgate.auth.file_lock import LockTimeout, locked
-from codexgate.auth.oauth_client import LOGIN_HINT, AuthError, OAuthClient
+from codexgate.auth.oauth_client import LOGIN_HINT, AuthError, OAuthClient, TokenSet
 from codexgate.config import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +29,31 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("codexgate.auth")
 
-__all__ = ["AuthError", "Credentials", "TokenManager"]
+__all__ = ["AuthError", "Credentials", "SpentRefreshTokens", "TokenManager"]
+
+
+class SpentRefreshTokens:
+    """Refreshes that remember a refresh token the issuer refused for good (``refresh_token_reused`` …), so
+    that no request tries that token again until new credentials arrive."""
+
+    def __init__(self, oauth: OAuthClient) -> None:
+        self.oauth = oauth
+        self._token: str | None = None
+        self._error: AuthError | None = None
+
+    async def refresh(self, refresh_token: str, what: str) -> TokenSet:
+        """New tokens for ``refresh_token``; a refused token raises its error again without a call. ``what``
+        names the credentials in the log line of a refusal."""
+        if refresh_token == self._token and self._error is not None:
+            dead = self._error  # a new error each time: re-raising one would grow its traceback
+            raise AuthError(dead.message, code=dead.code or "refresh_failed")
+        try:
+            return await self.oauth.refresh(refresh_token)
+        except AuthError as error:
+            self._token = refresh_token
+            self._error = AuthError(error.message, code=error.code or "refresh_failed")  # no traceback
+            logger.warning("token refresh of %s failed permanently (%s); run `codexgate login`", what, error.code)
+            raise
 
 
 class TokenManager:
@@ -52,8 +76,7 @@ class TokenManager:
         self._lock = asyncio.Lock()
         self._cached: Credentials | None = None
         self._signature: tuple[tuple[float, int] | None, ...] | None = None
-        self._dead_refresh_token: str | None = None
-        self._dead_error: AuthError | None = None
+        self._refresher = SpentRefreshTokens(self.oauth)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenManager:
@@ -156,16 +179,7 @@ class TokenManager:
         refresh_token = current.refresh_token
         if not refresh_token:
             raise AuthError(f"The credentials in {current.source} have no refresh token. {LOGIN_HINT}")
-        if refresh_token == self._dead_refresh_token and self._dead_error is not None:
-            dead = self._dead_error  # a new error each time: re-raising one would grow its traceback
-            raise AuthError(dead.message, code=dead.code or "refresh_failed")
-        try:
-            tokens = await self.oauth.refresh(refresh_token)
-        except AuthError as error:
-            self._dead_refresh_token = refresh_token
-            self._dead_error = AuthError(error.message, code=error.code or "refresh_failed")  # no traceback
-            logger.warning("token refresh failed permanently (%s); run `codexgate login`", error.code)
-            raise
+        tokens = await self._refresher.refresh(refresh_token, f"the credentials in {current.source}")
         write_tokens(
             current.source,
             access_token=tokens.access_token,

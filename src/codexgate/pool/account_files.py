@@ -301,3 +301,16 @@ def assign_aliases(
     for key, email in pending:
         aliases[key] = alias_from_email(email, taken=set(aliases.values()))
     return aliases
+
+
+#: a file's identity and content version (mtime, inode, size), None when it does not exist
+FileStamp = tuple[int, int, int] | None
+
+
+def file_stamp(path: Path) -> FileStamp:
+    """``path``'s (mtime_ns, inode, size), or None: what tells a changed file (an atomic rename changes the inode)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)

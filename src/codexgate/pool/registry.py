@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -53,9 +52,11 @@ from codexgate.auth.refresh import TokenManager
 from codexgate.pool import health
 from codexgate.pool.account_files import (
     AccountFile,
+    FileStamp,
     PoolPaths,
     SavedState,
     assign_aliases,
+    file_stamp,
     read_index,
     read_states,
     scan,
@@ -78,16 +79,6 @@ logger = logging.getLogger("codexgate.pool")
 
 CHECK_INTERVAL_SECONDS = 0.25
 SAVE_INTERVAL_SECONDS = 5.0
-
-_Stamp = tuple[int, int, int] | None
-
-
-def _stamp(path: Path) -> _Stamp:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
 
 
 class UnknownAccountError(AuthError):
@@ -128,7 +119,7 @@ class AccountRegistry:
         self._file_stamps: dict[str, object] = {}
         self._resumes_applied: dict[str, int] = {}
         self._restored: dict[str, SavedState] | None = None
-        self._signature: tuple[_Stamp, ...] | None = None
+        self._signature: tuple[FileStamp, ...] | None = None
         self._next_check = -float("inf")
         self._written: bytes | None = None
         self._saver: asyncio.Task[None] | None = None
@@ -243,9 +234,9 @@ class AccountRegistry:
         return await self._manager(key).refresh_after_unauthorized(rejected)
 
     # ---- reloading ------------------------------------------------------------------------------
-    def _disk_signature(self) -> tuple[_Stamp, ...]:
+    def _disk_signature(self) -> tuple[FileStamp, ...]:
         paths = self.paths
-        return (_stamp(paths.accounts_dir), _stamp(paths.legacy_file), _stamp(paths.codex_file))
+        return (file_stamp(paths.accounts_dir), file_stamp(paths.legacy_file), file_stamp(paths.codex_file))
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -263,7 +254,7 @@ class AccountRegistry:
             http=self._http_client(),
         )
 
-    def _reload(self, signature: tuple[_Stamp, ...]) -> None:
+    def _reload(self, signature: tuple[FileStamp, ...]) -> None:
         self._signature = signature
         files, shadowed = scan(self.paths)
         entries: dict[str, AccountFile | SharedAccount] = dict(files)
@@ -314,7 +305,7 @@ class AccountRegistry:
 
     def _credentials_stamp(self, key: str, found: AccountFile | SharedAccount) -> object:
         """What changes when the account gets new credentials: its file, and its version in the shared store."""
-        on_disk = (found.path, _stamp(found.path)) if isinstance(found, AccountFile) else None
+        on_disk = (found.path, file_stamp(found.path)) if isinstance(found, AccountFile) else None
         remote = self._shared.remote.get(key) if self._shared is not None else None
         return (on_disk, remote.version if remote is not None else None)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from codexgate.auth.credentials import CredentialFileError, read_document
 from codexgate.auth.oauth_client import OAuthClient
-from codexgate.pool.account_files import AccountFile, identity
+from codexgate.pool.account_files import AccountFile, FileStamp, file_stamp, identity
 from codexgate.pool.shared_tokens import SharedTokenManager
 from codexgate.state.interface import StateUnavailable
 from codexgate.state.secrets_box import SecretBoxError
@@ -44,16 +43,6 @@ __all__ = ["SharedAccount", "SharedAccounts"]
 logger = logging.getLogger("codexgate.pool")
 
 SYNC_INTERVAL_SECONDS = 1.0
-
-_Stamp = tuple[int, int, int] | None
-
-
-def _stamp(path: Path) -> _Stamp:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +84,7 @@ class SharedAccounts:
         #: accounts in the store that this instance can open, by key
         self.remote: dict[str, SharedAccount] = {}
         self._files: dict[str, AccountFile] = {}
-        self._imported: dict[Path, _Stamp] = {}
+        self._imported: dict[Path, FileStamp] = {}
         self._unreadable_logged: set[tuple[str, bytes]] = set()
         self._syncer: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
@@ -125,10 +114,10 @@ class SharedAccounts:
         for key, found in files.items():
             self.manager(key, found.path)
 
-    def _pending_files(self) -> list[tuple[AccountFile, _Stamp]]:
-        pending: list[tuple[AccountFile, _Stamp]] = []
+    def _pending_files(self) -> list[tuple[AccountFile, FileStamp]]:
+        pending: list[tuple[AccountFile, FileStamp]] = []
         for found in self._files.values():
-            stamp = _stamp(found.path)
+            stamp = file_stamp(found.path)
             if stamp is not None and self._imported.get(found.path) != stamp:
                 pending.append((found, stamp))
         return pending

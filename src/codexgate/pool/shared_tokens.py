@@ -38,6 +38,7 @@ import orjson
 from codexgate.auth.credentials import Credentials, credentials_from
 from codexgate.auth.jwt_claims import claims_of
 from codexgate.auth.oauth_client import LOGIN_HINT, AuthError, OAuthClient, TokenSet
+from codexgate.auth.refresh import SpentRefreshTokens
 from codexgate.state.interface import LockLost, StateUnavailable
 from codexgate.state.secrets_box import CredentialStore, SecretBoxError, version_of
 
@@ -127,8 +128,7 @@ class SharedTokenManager:
         self._document: dict[str, Any] | None = None
         self._version = -1
         self._seen_sealed: bytes | None = None
-        self._dead_refresh_token: str | None = None
-        self._dead_error: AuthError | None = None
+        self._refresher = SpentRefreshTokens(self.oauth)
         self._unsaved: dict[str, Any] | None = None
         self._saver: asyncio.Task[None] | None = None
         self._down_until = -float("inf")
@@ -327,16 +327,7 @@ class SharedTokenManager:
         refresh_token = current.refresh_token
         if not refresh_token:
             raise AuthError(f"The credentials of {self.describe()} have no refresh token. {LOGIN_HINT}")
-        if refresh_token == self._dead_refresh_token and self._dead_error is not None:
-            dead = self._dead_error  # a new error each time: re-raising one would grow its traceback
-            raise AuthError(dead.message, code=dead.code or "refresh_failed")
-        try:
-            tokens = await self.oauth.refresh(refresh_token)
-        except AuthError as error:
-            self._dead_refresh_token = refresh_token
-            self._dead_error = AuthError(error.message, code=error.code or "refresh_failed")  # no traceback
-            logger.warning("token refresh of %s failed permanently (%s)", self.describe(), error.code)
-            raise
+        tokens = await self._refresher.refresh(refresh_token, self.describe())
         now = dt.datetime.now(dt.UTC)
         document = refreshed_document(self._document or {}, tokens, current.account_id, now)
         self._adopt(document)
