@@ -14,6 +14,7 @@ from codexgate.cli.safe_text import literal, plain
 if TYPE_CHECKING:
     import typer
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     from codexgate.config import LoadedSettings, Settings
@@ -128,7 +129,14 @@ def print_table(table: Table, target: Console | None = None) -> None:
         cell_words = [word for cell in [column.header, *column.cells] for word in str(cell).split()]
         words.update(cell_words)
         column.min_width = max(column.min_width or 0, *(cell_len(word) for word in cell_words), 0)
-    measured = Measurement.get(out, out.options.update_width(100_000), table)
+    ranges = _column_ranges(table, out)
+    if ranges is not None and table.width is None:  # the table's measure, from one measurement of its columns
+        extra = table._extra_width
+        measured = Measurement(
+            sum(column.minimum for column in ranges) + extra, sum(column.maximum for column in ranges) + extra
+        ).clamp(table.min_width)
+    else:
+        measured = Measurement.get(out, out.options.update_width(100_000), table)
     widest = measured.maximum
 
     def whole_at(width: int) -> bool:
@@ -142,7 +150,7 @@ def print_table(table: Table, target: Console | None = None) -> None:
     # table's minimum (each column as wide as its longest word) a word is cut: no need to try. rich's own
     # column arithmetic gives the answer without rendering; one render confirms it, else it is bisected.
     low, high = max(out.width, min(measured.minimum, widest)), max(out.width, widest)
-    guess = _narrowest_whole_width(table, out, low, high)
+    guess = _narrowest_whole_width(table, out, low, high, ranges)
     if guess is not None:
         # the one render that confirms the width is also the output (rendered as the console would)
         final = Console(highlight=False, emoji=False, width=guess, stderr=out.stderr, no_color=out.no_color)
@@ -182,18 +190,32 @@ def _is_whole(rendered: str, width: int, words: set[str]) -> bool:
     return fits and all(word in rendered for word in words)
 
 
-def _narrowest_whole_width(table: Table, out: Console, low: int, high: int) -> int | None:
+def _column_ranges(table: Table, out: Console) -> list[Measurement] | None:
+    """Each column's measure (rich's own ``Table._measure_column``), or None if rich's internals differ."""
+    try:
+        options = out.options.update_width(100_000)
+        return [table._measure_column(out, options, column) for column in table.columns]
+    except (AttributeError, TypeError):
+        return None
+
+
+def _narrowest_whole_width(
+    table: Table, out: Console, low: int, high: int, ranges: list[Measurement] | None = None
+) -> int | None:
     """The narrowest width in ``low..high`` at which rich's column arithmetic (``Table``'s collapse of the
     widest wrapping columns, then an even cut) leaves every column at least as wide as its longest word,
-    computed from one measurement of the columns; ``None`` if rich's internals are not as expected."""
+    computed from one measurement of the columns (``ranges``, measured here if not given); ``None`` if
+    rich's internals are not as expected."""
     try:
         from rich._ratio import ratio_reduce
 
-        options = out.options.update_width(100_000)
-        ranges = [table._measure_column(out, options, column) for column in table.columns]
+        if ranges is None:
+            ranges = _column_ranges(table, out)
         extra = table._extra_width
         collapse = table._collapse_widths
     except (AttributeError, ImportError, TypeError):
+        return None
+    if ranges is None:
         return None
     maxima = [measured.maximum or 1 for measured in ranges]
     minima = [measured.minimum for measured in ranges]
