@@ -108,11 +108,48 @@ def test_serve_starts_without_typer(args: tuple[str, ...]) -> None:
     assert not {"typer", "codexgate.cli.app", "codexgate.cli.keys_cmd"} & modules
 
 
-def test_models_refresh_loads_the_catalog_module_only() -> None:
-    # It writes the request file the running server's catalog watches: the module that names it, no client.
-    _, modules, _ = loaded_modules("models", "refresh", "--timeout", "0")
-    assert "codexgate.upstream.models" in modules
-    assert [name for name in offenders(modules) if not name.startswith("codexgate.upstream")] == []
+def test_models_refresh_loads_no_upstream_module() -> None:
+    # It writes the request file the running server's catalog watches, by the names the server uses.
+    code, modules, _ = loaded_modules("models", "refresh", "--timeout", "0")
+    assert code == 1  # no server answered
+    assert "codexgate.config" in modules
+    assert offenders(modules) == []
+
+
+def test_models_refresh_writes_the_files_the_server_watches() -> None:
+    from codexgate.cli import models_cmd
+    from codexgate.upstream import models
+
+    assert models_cmd.REFRESH_REQUEST_FILE == models.REFRESH_REQUEST_FILE
+    assert models_cmd.REFRESH_DONE_FILE == models.REFRESH_DONE_FILE
+
+
+#: commands that print no table here (no keys, no accounts, not signed in, no server): plain lines only
+PLAIN_OUTPUT_COMMANDS = [
+    ("keys", "list"),
+    ("keys", "list", "--json"),
+    ("accounts", "list"),
+    ("accounts", "list", "--json"),
+    ("status",),
+    ("admin", "clear-password"),
+    ("models", "refresh", "--timeout", "0"),
+]
+
+
+@pytest.mark.parametrize("args", PLAIN_OUTPUT_COMMANDS)
+def test_plain_output_loads_neither_rich_console_nor_asyncio(args: tuple[str, ...]) -> None:
+    # Output to a pipe, no table: rich's console is not needed to write a line (nor asyncio to read files).
+    code, modules, _ = loaded_modules(*args)
+    assert code in (0, 1)
+    assert "codexgate.config" in modules
+    assert not {"rich.console", "rich.table", "asyncio"} & modules
+
+
+def test_a_table_still_loads_rich() -> None:
+    # The check above could pass with rich never loaded at all: a table does load it.
+    code, modules, output = loaded_modules("config", "show")
+    assert code == 0 and "log_level" in output
+    assert {"rich.console", "rich.table"} <= modules
 
 
 SERVER_PROBE = """

@@ -7,7 +7,6 @@ the new tokens. ``fcntl.flock`` is released by the OS if a holder dies.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -44,6 +43,8 @@ async def locked(credential_file: Path, wait_seconds: float = 30.0) -> AsyncIter
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise LockTimeout(f"timed out waiting for {path}") from None
+                import asyncio  # loaded already under a running loop; not at import (the CLI reads these files too)
+
                 await asyncio.sleep(0.02)
         try:
             yield

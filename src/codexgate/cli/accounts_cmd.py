@@ -140,8 +140,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Each account: name, alias, plan, state, latest windows, requests and tokens today, last error."""
         import orjson
-        from rich.console import Console
-        from rich.measure import Measurement
 
         from codexgate.pool.admin import account_views
 
@@ -151,8 +149,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(orjson.dumps(views, option=orjson.OPT_INDENT_2).decode())
             return
         if not views:
-            err_console.print("No accounts. Add one with `codexgate login` or `codexgate accounts import PATH`.")
+            err_console.print(
+                "No accounts. Add one with `codexgate login` or `codexgate accounts import PATH`.", soft_wrap=True
+            )
             return
+        from rich.console import Console
+        from rich.measure import Measurement
+
         table = _table(views, now)
         # No cell is cut: a table wider than the terminal is printed at its full width (the terminal wraps).
         needed = Measurement.get(console, console.options.update_width(100_000), table).maximum

@@ -52,4 +52,4 @@ def register(app: typer.Typer) -> None:
             path.unlink()
         except FileNotFoundError:
             fail("no admin password is stored")
-        err_console.print("Admin password removed: the console is off.", markup=False)
+        err_console.print("Admin password removed: the console is off.", markup=False, soft_wrap=True)

@@ -278,7 +278,6 @@ def register(app: typer.Typer) -> None:
         Exits 1 when no credentials can serve (not signed in, or the sign-in was rejected and a refresh
         cannot fix it); an expired access token that a refresh will renew is fine."""
         import orjson
-        from rich.table import Table
 
         from codexgate.auth.credentials import CredentialFileError, CredentialStore
         from codexgate.storage import rate_limits
@@ -308,8 +307,12 @@ def register(app: typer.Typer) -> None:
         if credentials is None and accounts:
             console.print(plain(f"Signed in with {len(accounts)} pool account(s)."))
         elif credentials is None:
-            console.print(f"Not signed in (looked in {store.searched()}). Run `codexgate login`.", markup=False)
+            console.print(
+                f"Not signed in (looked in {store.searched()}). Run `codexgate login`.", markup=False, soft_wrap=True
+            )
         else:
+            from rich.table import Table
+
             table = Table(show_header=False, title="codexgate status")
             for key in ("email", "plan", "account_id", "source", "access_token_expires_at", "last_refresh"):
                 value = str(document.get(key))
@@ -331,12 +334,12 @@ def register(app: typer.Typer) -> None:
                         )
                     )
         else:
-            console.print("No rate-limit windows seen yet.")
+            console.print("No rate-limit windows seen yet.", soft_wrap=True)
         if len(accounts) > 1 or (accounts and not can_serve):
             print_pool(accounts)
         if not can_serve:
             if problem is not None and credentials is not None:
                 err_console.print(plain(f"error: {problem}. Run `codexgate login`.", limit=2000), soft_wrap=True)
             else:
-                console.print("No account can serve requests now.")
+                console.print("No account can serve requests now.", soft_wrap=True)
             raise typer.Exit(1)

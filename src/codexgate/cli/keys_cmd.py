@@ -248,7 +248,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the keys: name, id, creation time, limits and use against budgets (never the key or its hash)."""
         import orjson
-        from rich.table import Table
 
         from codexgate.storage.api_keys import KeyStoreError
         from codexgate.storage.budgets import NO_LIMITS
@@ -278,6 +277,8 @@ def register(app: typer.Typer) -> None:
                 soft_wrap=True,
             )
             return
+        from rich.table import Table  # not for --json
+
         table = Table(title="codexgate API keys", caption=_LIMIT_HELP)
         for column in ("name", "id", "created", "tokens used / budget", "rules"):
             table.add_column(column)

@@ -17,7 +17,12 @@ import typer
 
 from codexgate.cli.common import console, fail, settings
 
-__all__ = ["register", "request_refresh"]
+__all__ = ["REFRESH_DONE_FILE", "REFRESH_REQUEST_FILE", "register", "request_refresh"]
+
+#: the server's names for the request and its answer (``upstream.models``, which this command does not
+#: import: it loads asyncio with the model catalog; tests/cli/test_lean_imports.py checks they agree)
+REFRESH_REQUEST_FILE = "models.refresh"
+REFRESH_DONE_FILE = "models.refresh.done"
 
 
 def request_refresh(home: Path, *, timeout: float, poll: float = 0.1) -> dict[str, Any] | None:
@@ -25,8 +30,6 @@ def request_refresh(home: Path, *, timeout: float, poll: float = 0.1) -> dict[st
     import secrets
 
     import orjson
-
-    from codexgate.upstream.models import REFRESH_DONE_FILE, REFRESH_REQUEST_FILE
 
     home.mkdir(parents=True, exist_ok=True)
     nonce = secrets.token_hex(16)

@@ -25,11 +25,12 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from codexgate.storage.usage_db import UsageRecord
+if TYPE_CHECKING:
+    from codexgate.storage.usage_db import UsageRecord
 
 LogFormat = Literal["text", "json"]
 ACCESS_LOGGER = "codexgate.access"
