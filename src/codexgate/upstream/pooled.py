@@ -15,6 +15,8 @@
    - 403: disabled only when the body says the account is deactivated, else a transient failure;
    - 5xx, timeouts, connection errors, other 429s: a backoff of seconds (which never takes the last
      usable account out: see :mod:`codexgate.pool.routing`);
+   - a refresh the account needs while the shared state (``state_url``) is away (503 ``state_unavailable``):
+     the next account, this one's health unchanged (it is not the account's fault);
    - any other error (a 400 for the request itself) reaches the client as it is.
 
    With more than one account, the head of a 200 stream is read ahead (:mod:`codexgate.upstream.read_ahead`,
