@@ -421,3 +421,33 @@ async def test_the_signing_key_is_taken_from_the_cluster_once_redis_answers_agai
         await eventually(lambda: second.cluster.available, 5.0, "Redis seen back")
         fresh = await cluster_thinking_key(first.cluster)
         await eventually(lambda: thinking_key(home) == fresh, 5.0, "the cluster's key installed")
+
+
+async def test_a_pause_from_the_console_of_an_instance_without_the_account_file_reaches_every_instance(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Any, simulator: Any
+) -> None:
+    import re
+
+    import httpx
+
+    from tests.pool.test_pool_e2e import body, pool_gateway
+
+    cluster = {"state_url": redis_server.url, "state_prefix": redis_prefix, "secret_key": SECRET}
+    with (
+        pool_gateway(simulator, tmp_path / "one", ("acct_a", "acct_b"), **cluster) as one,
+        pool_gateway(simulator, tmp_path / "two", (), admin_password="correct horse battery", **cluster) as two,
+    ):
+        key = one.state("acct_a").key
+        await eventually(lambda: key in two.registry.accounts(), 3.0, "instance 2 learns the shared accounts")
+        async with httpx.AsyncClient(base_url=two.base_url, timeout=10) as http:
+            await http.post("/dashboard/login", data={"password": "correct horse battery"})
+            page = await http.get("/dashboard/accounts")
+            token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+            assert token is not None
+            paused = await http.post("/dashboard/accounts/pause", data={"csrf_token": token.group(1), "account": key})
+            assert paused.status_code == 303
+        await eventually(lambda: one.state("acct_a").status is AccountStatus.PAUSED, 2.0, "instance 1 sees the pause")
+        async with one.client() as client:
+            for index in range(3):
+                assert (await client.post("/v1/responses", json=body(f"p{index}"))).status_code == 200
+        assert simulator.requests_of("acct_a") == []  # paused everywhere: every request went to B

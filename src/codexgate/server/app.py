@@ -171,7 +171,7 @@ def create_app(settings: Settings, *, tokens: TokenSource | None = None) -> Gate
         app.add_exception_handler(kind, answer_error)
     # add_middleware puts the last one outermost: CORS, then the key check. Request id and head
     # limit come from GatewayASGI, in front of the whole app.
-    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets, gateway, registry))
+    app.mount(DASHBOARD_PATH, _console(settings, key_store, metrics, budgets, gateway, registry, shared_pool))
     key_check = KeyCheck(
         key_store,
         open_prefixes=(DASHBOARD_PATH + "/", DASHBOARD_PATH),
@@ -215,6 +215,7 @@ def _console(
     budgets: BudgetTracker,
     gateway: Gateway,
     registry: AccountRegistry | None,
+    shared_pool: SharedPool | None = None,
 ) -> Any:
     """The operator's console (404 everywhere until an admin password is set; its own sign-in)."""
     from codexgate.console import ConsoleConfig, create_console
@@ -231,14 +232,22 @@ def _console(
         return [state.to_dict() for state in pool.accounts().values()]
 
     async def pause_account(account_key: str, paused: bool) -> None:
-        """The same as ``codexgate accounts pause/resume`` (the operator's index), seen here within a second."""
-        from codexgate.pool import admin
+        """The same as ``codexgate accounts pause/resume`` (the operator's index), seen here within a second.
+        An account this home does not hold (several instances: it came from the shared state) is paused or
+        resumed in the shared pool state directly, so every instance sees it."""
+        from codexgate.pool import admin, health
 
         change = admin.pause_account if paused else admin.resume_account
         try:
             await asyncio.to_thread(change, pool.paths, account_key)
-        except admin.PoolAdminError as exc:  # removed meanwhile: the page shows the pool as it is
-            logger.info("console: %s", exc)
+        except admin.PoolAdminError as exc:
+            state = pool.accounts().get(account_key)
+            if shared_pool is None or state is None:  # removed meanwhile: the page shows the pool as it is
+                logger.info("console: %s", exc)
+            else:
+                (health.pause if paused else health.resume)(state)
+                shared_pool.changed(state)
+                logger.info("console: account %s %s for every instance", state.alias, "paused" if paused else "resumed")
         pool.reload()
 
     return create_console(
