@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -451,3 +452,43 @@ async def test_a_pause_from_the_console_of_an_instance_without_the_account_file_
             for index in range(3):
                 assert (await client.post("/v1/responses", json=body(f"p{index}"))).status_code == 200
         assert simulator.requests_of("acct_a") == []  # paused everywhere: every request went to B
+
+
+def status_is(gateway: Any, status: AccountStatus) -> bool:
+    return bool(gateway.state("acct_a").status is status)
+
+
+async def test_accounts_pause_and_resume_from_a_home_without_a_server_reach_every_instance(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Any, simulator: Any
+) -> None:
+    from tests.cli.cli_support import cli_env, run_cli
+    from tests.pool.test_pool_e2e import body, pool_gateway
+
+    cluster = {"state_url": redis_server.url, "state_prefix": redis_prefix, "secret_key": SECRET}
+    one_off = cli_env(
+        tmp_path,
+        CODEXGATE_HOME=str(tmp_path / "one-off"),
+        CODEXGATE_STATE_URL=redis_server.url,
+        CODEXGATE_STATE_PREFIX=redis_prefix,
+        CODEXGATE_SECRET_KEY=SECRET,
+    )
+    with (
+        pool_gateway(simulator, tmp_path / "one", ("acct_a", "acct_b"), **cluster) as one,
+        pool_gateway(simulator, tmp_path / "two", (), **cluster) as two,
+    ):
+        key = one.state("acct_a").key
+        await eventually(lambda: key in two.registry.accounts(), 3.0, "instance 2 learns the shared accounts")
+        paused = await asyncio.to_thread(run_cli, ["accounts", "pause", key], one_off)
+        assert paused.returncode == 0, paused.stderr
+        assert "for every instance" in paused.stderr
+        for gateway in (one, two):
+            await eventually(partial(status_is, gateway, AccountStatus.PAUSED), 2.0, "paused")
+        async with two.client() as client:
+            for index in range(3):
+                assert (await client.post("/v1/responses", json=body(f"c{index}"))).status_code == 200
+        assert simulator.requests_of("acct_a") == []
+
+        resumed = await asyncio.to_thread(run_cli, ["accounts", "resume", key], one_off)
+        assert resumed.returncode == 0, resumed.stderr
+        for gateway in (one, two):
+            await eventually(partial(status_is, gateway, AccountStatus.ACTIVE), 2.0, "resumed")

@@ -129,6 +129,34 @@ def _remove_shared(config: Settings, paths: PoolPaths, name: str) -> None:
         _say("The shared state did not hold it.")
 
 
+def _pause_shared(config: Settings, paths: PoolPaths, name: str, *, paused: bool) -> None:
+    """``accounts pause/resume`` with ``state_url``: this home's index (if it holds the account) and the shared
+    pool state, so every instance applies it within a second, whichever home it runs on."""
+    import asyncio
+
+    from codexgate.pool.account_files import index_lock
+    from codexgate.pool.admin import PoolAdminError, find_account, pause_account, resume_account
+    from codexgate.pool.cluster_admin import ClusterAdminError, find_shared_account, pause_shared_account
+
+    key: str | None
+    try:
+        with index_lock(paths):
+            key = find_account(paths, name)[0]
+        (pause_account if paused else resume_account)(paths, name)
+    except PoolAdminError:
+        key = None  # not in this home: look for it in the shared state
+    try:
+        if key is None:
+            key = asyncio.run(find_shared_account(config, name))
+            if key is None:
+                fail(f"no account named {name!r} in this home or in the shared state")
+        assert key is not None
+        asyncio.run(pause_shared_account(config, key, paused))
+    except ClusterAdminError as exc:
+        fail(str(exc))
+    _say(f"{'Paused' if paused else 'Resumed'} account {name!r} for every instance (shared state, within a second).")
+
+
 def register(app: typer.Typer) -> None:
     accounts_app = typer.Typer(help="The ChatGPT accounts of the pool.", no_args_is_help=True)
     app.add_typer(accounts_app, name="accounts")
@@ -189,6 +217,10 @@ def register(app: typer.Typer) -> None:
         """Take an account out of routing until `accounts resume` (its cooldown, if any, is kept)."""
         from codexgate.pool.admin import PoolAdminError, pause_account
 
+        config = settings(ctx)
+        if config.state.state_url:
+            _pause_shared(config, pool_paths(ctx), name, paused=True)
+            return
         try:
             entry = pause_account(pool_paths(ctx), name)
         except PoolAdminError as exc:
@@ -200,6 +232,10 @@ def register(app: typer.Typer) -> None:
         """Put a paused (or disabled) account back in service; a running cooldown still applies."""
         from codexgate.pool.admin import PoolAdminError, resume_account
 
+        config = settings(ctx)
+        if config.state.state_url:
+            _pause_shared(config, pool_paths(ctx), name, paused=False)
+            return
         try:
             entry = resume_account(pool_paths(ctx), name)
         except PoolAdminError as exc:

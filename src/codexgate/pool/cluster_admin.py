@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from codexgate.config import Settings
     from codexgate.state.cluster import Cluster
 
-__all__ = ["ClusterAdminError", "find_shared_account", "share_credentials", "unshare_account"]
+__all__ = ["ClusterAdminError", "find_shared_account", "pause_shared_account", "share_credentials", "unshare_account"]
 
 
 class ClusterAdminError(Exception):
@@ -124,3 +124,15 @@ UNREACHABLE = (
     "the shared state (state_url) cannot be reached: the account is changed in this home only; "
     "run the command again once Redis answers"
 )
+
+
+async def pause_shared_account(settings: Settings, key: str, paused: bool) -> None:
+    """Pause (or resume) the account ``key`` for every instance, through the shared pool state."""
+    from codexgate.pool.shared_pool import set_paused_in_store
+    from codexgate.state.interface import StateUnavailable
+
+    async with _opened(settings) as cluster:
+        try:
+            await set_paused_in_store(cluster, key, paused)
+        except StateUnavailable:
+            raise ClusterAdminError(UNREACHABLE) from None

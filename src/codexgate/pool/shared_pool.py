@@ -49,7 +49,14 @@ from codexgate.state.interface import StateUnavailable
 if TYPE_CHECKING:
     from codexgate.state.cluster import Cluster
 
-__all__ = ["CONTENT_NAMESPACE", "SESSIONS_NAMESPACE", "STATES_CHANNEL", "STATES_NAMESPACE", "SharedPool"]
+__all__ = [
+    "CONTENT_NAMESPACE",
+    "SESSIONS_NAMESPACE",
+    "STATES_CHANNEL",
+    "STATES_NAMESPACE",
+    "SharedPool",
+    "set_paused_in_store",
+]
 
 logger = logging.getLogger("codexgate.pool")
 
@@ -313,6 +320,31 @@ class SharedPool:
                 await subscription.close()
             _raise_if_cancelled()
             await asyncio.sleep(RETRY_SECONDS)
+
+
+async def set_paused_in_store(
+    cluster: Cluster, key: str, paused: bool, *, clock: Callable[[], float] = time.time
+) -> None:
+    """``accounts pause/resume`` from a home where no server runs (a one-off container): write the account's
+    health group with the operator's change, under a version newer than the stored one, and publish it, so
+    every instance applies it at once. Raises :class:`StateUnavailable` when the store cannot be reached."""
+    from codexgate.pool import health
+
+    account_id, _, user_id = key.partition(":")
+    state = AccountState(chatgpt_account_id=account_id, user_id=user_id or "-", alias=key)
+    name, stored_version = f"health/{key}", 0
+    raw = await cluster.state.get(STATES_NAMESPACE, name)
+    with contextlib.suppress(orjson.JSONDecodeError):
+        record = orjson.loads(raw) if raw is not None else None
+        if isinstance(record, dict) and isinstance(record.get("f"), dict) and isinstance(record.get("v"), int):
+            apply_group(state, "health", record["f"])
+            stored_version = record["v"]
+    (health.pause if paused else health.resume)(state)
+    version = max(int(clock() * 1000) * 1000, stored_version + 1)
+    fields = snapshot(state, "health")
+    value = orjson.dumps({"g": "health", "k": key, "v": version, "o": "cli", "f": fields})
+    if await cluster.state.put_if_newer(STATES_NAMESPACE, name, value, version, STATE_TTL_SECONDS):
+        await cluster.state.publish(STATES_CHANNEL, value)
 
 
 def _raise_if_cancelled() -> None:
