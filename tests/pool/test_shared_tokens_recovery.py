@@ -12,9 +12,9 @@ from codexgate.pool.accounts import account_key
 from codexgate.state.secrets_box import version_of
 from tests.fake_issuer import FakeIssuer
 from tests.pool.test_shared_tokens import KEY, auth_document, eventually, instances, issuer, write_document
-from tests.services import RedisServer, own_redis
+from tests.services import RedisServer, own_redis, redis_prefix, redis_server
 
-__all__ = ["issuer", "own_redis"]
+__all__ = ["issuer", "own_redis", "redis_prefix", "redis_server"]
 
 
 async def test_tokens_refreshed_while_redis_went_away_are_kept_and_stored_when_it_returns(
@@ -110,3 +110,20 @@ async def test_a_lock_held_past_the_wait_is_a_transient_refusal_not_a_refresh(
         finally:
             await holder.release()
             await manager.aclose()
+
+
+async def test_a_pass_that_finds_the_store_emptied_puts_the_accounts_back_instead_of_dropping_them(
+    tmp_path: Path, issuer: FakeIssuer, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    write_document(tmp_path / "a" / "accounts" / "work.json", auth_document())
+    async with instances(redis_server, redis_prefix, [tmp_path / "a", tmp_path / "b"], issuer.base_url) as (_first, b):
+        await eventually(lambda: KEY in b.registry.accounts())
+        client = b.cluster.state.client  # type: ignore[attr-defined]
+        for name in [n async for n in client.scan_iter(match=redis_prefix + "*")]:
+            await client.delete(name)  # the store lost everything (a restart without persistence)
+        shared = b.registry._shared
+        assert shared is not None
+        await shared.sync_once()  # the background pass, before any reconnect hook ran
+        assert KEY in b.registry.accounts()  # not "every account was removed"
+        assert await b.cluster.state.get("credentials", KEY) is not None  # put back for every instance
+        assert (await b.registry.credentials(KEY)).access_token

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ __all__ = ["SharedAccount", "SharedAccounts"]
 logger = logging.getLogger("codexgate.pool")
 
 SYNC_INTERVAL_SECONDS = 1.0
+#: a marker written once per store: its absence means the store lost what it held
+GENERATION_NAMESPACE = "cluster"
+GENERATION_KEY = "generation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +188,15 @@ class SharedAccounts:
 
     # ---- the background pass ------------------------------------------------------------------------
     async def sync_once(self) -> None:
-        """Import changed files, then rescan the store; tells the registry when its list must change."""
+        """Import changed files, then rescan the store; tells the registry when its list must change.
+
+        A store that lost everything (restarted without persistence: its generation marker is gone) first
+        gets back what this instance knows, so that the scan does not read the empty store as "every
+        account was removed" — which would answer requests "not signed in" until the refill."""
         async with self._pass_lock:
             try:
+                if not await self._same_store():
+                    await self._store_known()
                 await self.import_files()
                 changed = await self.scan()
             except StateUnavailable:
@@ -194,16 +204,28 @@ class SharedAccounts:
             if changed:
                 self._on_change()
 
-    async def resync_after_outage(self) -> None:
-        """The store answers again (a ``cluster.on_reconnect`` hook): put back what this instance knows.
+    async def _same_store(self) -> bool:
+        """False when the store's generation marker is missing (a new store, or one that lost its data);
+        the marker is then written."""
+        state = self.cluster.state
+        if await state.get(GENERATION_NAMESPACE, GENERATION_KEY) is not None:
+            return True
+        await state.put(GENERATION_NAMESPACE, GENERATION_KEY, secrets.token_hex(8).encode())
+        return False
 
-        Each account's newest document known here is stored again (``put_if_newer``: never over a newer one),
-        then every file is imported again — so a store that came back empty (restarted without persistence)
-        holds every account again, with the newest tokens any instance kept, within one pass."""
+    async def _store_known(self) -> None:
+        """Store again each account's newest document known here (``put_if_newer``: never over a newer one)
+        and import every file again on the next pass."""
         for manager in list(self.managers.values()):
             with contextlib.suppress(StateUnavailable):
                 await manager.store_known()
         self._imported.clear()
+
+    async def resync_after_outage(self) -> None:
+        """The store answers again (a ``cluster.on_reconnect`` hook): put back what this instance knows, then
+        rescan — so a store that came back empty holds every account again, with the newest tokens any
+        instance kept, within one pass."""
+        await self._store_known()
         await self.sync_once()
 
     async def _sync_loop(self) -> None:
