@@ -4,32 +4,17 @@ give the same charts, key totals and request log, so the console of any instance
 from __future__ import annotations
 
 import random
-import secrets
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-
-import psycopg
-import pytest
 
 from codexgate.console import queries
 from codexgate.storage import usage_db, usage_pg
 from codexgate.storage.usage_db import POSTGRESQL, UsageRecord
-from tests.services import PostgresServer, postgres_server
+from tests.services import pg_url, postgres_server
 
-__all__ = ["postgres_server"]
+__all__ = ["pg_url", "postgres_server"]
 
 NOW = 1_790_000_000.0
-
-
-@pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = f"console_{secrets.token_hex(5)}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def sample_records(count: int) -> list[UsageRecord]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import socket
 import socketserver
 import sqlite3
@@ -25,20 +24,9 @@ from codexgate.testing import Scenario, UpstreamSimulator
 from tests.cli.cli_support import cli_env, run_cli
 from tests.conftest import start_gateway
 from tests.helpers import wait_until
-from tests.services import PostgresServer, postgres_server
+from tests.services import PostgresServer, pg_url, postgres_server
 
-__all__ = ["postgres_server"]
-
-
-@pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A new, empty database of this test alone on the shared server."""
-    name = f"usage_{secrets.token_hex(5)}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+__all__ = ["pg_url", "postgres_server"]
 
 
 def pg_rows(url: str) -> list[UsageRecord]:
