@@ -6,14 +6,17 @@ The expected values are read straight from the recorded events (``output_text.do
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
 
 from codexgate.protocol.aggregate import ChatCompletionAggregator, ResponseAggregator
+from codexgate.protocol.anthropic_aggregate import MessagesAggregator
 from codexgate.protocol.sse_decoder import SSEDecoder
 from codexgate.protocol.sse_writer import encode_chunks
+from tests.protocol.anthropic_sse import translate as anthropic_translate
 from tests.protocol.chat_replay import fold, translate
 from tests.recorded_streams import (
     Recorded,
@@ -209,6 +212,23 @@ def test_chat_aggregator_matches_recording(record: Recorded) -> None:
     summaries = [e["text"] for e in record.events if e.get("type") == "response.reasoning_summary_text.done"]
     if summaries:
         assert message["reasoning_content"] == "\n\n".join(t for t in summaries if t)
+
+
+@pytest.mark.parametrize("record", STREAMS, ids=_ids(STREAMS))
+def test_nothing_that_reads_the_events_changes_them(record: Recorded) -> None:
+    """The translators and aggregators copy what they keep: an event a client was sent stays as it came."""
+    events = copy.deepcopy(record.events)
+    readers: list[Any] = [
+        ResponseAggregator(created_at=7),
+        ChatCompletionAggregator(model="m", completion_id="chatcmpl-x", created=7),
+        MessagesAggregator(model="claude-x", message_id="msg_x"),
+    ]
+    for event in events:
+        for reader in readers:
+            reader.feed(event)
+    translate(events, reasoning_format="reasoning_content", completion_id="chatcmpl-x", created=7)
+    anthropic_translate(events)
+    assert events == record.events
 
 
 @pytest.mark.parametrize("record", STREAMS, ids=_ids(STREAMS))

@@ -49,7 +49,8 @@ class OutputBuilder:
             item = event.get("item")
             if isinstance(item, Mapping):
                 self._touch(key, index)
-                self._items[key] = copy.deepcopy(dict(item)) if kind == ev.OUTPUT_ITEM_DONE else dict(item)
+                # A copy of its own: content parts are filled in below, never into the caller's event.
+                self._items[key] = copy.deepcopy(dict(item))
         elif kind in _DONE_FIELDS:
             field, index_name, value_name = _DONE_FIELDS[kind]
             value = event.get(value_name)
