@@ -57,10 +57,14 @@ DIRECT_MARKER = b"output_text.delta"
 GATEWAY_MARKER = b'"content"'
 
 
+WARM_UP = 10  # sequential requests on each path before the first measurement
+
+
 @dataclass(frozen=True)
 class Plan:
     ttft_requests: int
     burst_requests: dict[int, int]  # concurrency -> requests per path
+    burst_rounds: int  # direct then gateway, this many times (drift hits both alike)
     rss_small: int
     rss_large: int
     open_streams: int
@@ -75,6 +79,7 @@ class Plan:
 FULL = Plan(
     ttft_requests=200,
     burst_requests={1: 300, 50: 1500, 200: 2000},
+    burst_rounds=2,
     rss_small=1_000,
     rss_large=10_000,
     open_streams=500,
@@ -88,6 +93,7 @@ FULL = Plan(
 SMOKE = Plan(
     ttft_requests=6,
     burst_requests={1: 4, 50: 50, 200: 200},
+    burst_rounds=1,
     rss_small=20,
     rss_large=60,
     open_streams=20,
@@ -184,11 +190,26 @@ async def measure_ttft(
     # The gateway's own record of the same requests (usage rows: from reading the request to sending
     # its first token, upstream time included) less the direct time to first token: what the gateway
     # adds before the bytes are the client's to pick up.
-    await asyncio.sleep(1.0)  # the usage writer's batch
-    recorded = gateway_ttfts(stack, n)
+    recorded = await recorded_ttfts(stack, n, rows=WARM_UP + n)
     if recorded:
         results["ttft_gateway_recorded_p50_ms"] = percentile(recorded, 50)
         results["ttft_recorded_added_p50_ms"] = percentile(recorded, 50) - percentile(d, 50) * 1000
+
+
+async def recorded_ttfts(stack: Stack, n: int, *, rows: int, timeout: float = 5.0) -> list[float]:
+    """``ttft_ms`` of the gateway's last ``n`` requests, once its usage writer has written ``rows`` rows."""
+    deadline = time.monotonic() + timeout
+    while usage_rows(stack) < rows and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return gateway_ttfts(stack, n)
+
+
+def usage_rows(stack: Stack) -> int:
+    path = Path(stack.gateway_env["CODEXGATE_HOME"]) / "usage.db"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM usage").fetchone()[0])
 
 
 def gateway_ttfts(stack: Stack, n: int) -> list[float]:
@@ -207,8 +228,8 @@ async def measure_bursts(
         elapsed = {"direct": 0.0, "gateway": 0.0}
         ttfts: dict[str, list[float]] = {"direct": [], "gateway": []}
         cpu = 0.0
-        half = max(total // 2, concurrency)
-        for _round in range(2):  # direct, gateway, direct, gateway: drift hits both alike
+        half = max(total // plan.burst_rounds, concurrency)
+        for _round in range(plan.burst_rounds):  # direct, gateway, direct, gateway: drift hits both alike
             for target in (direct, gateway):
                 before = cpu_seconds(pid)
                 seconds, firsts = await probe.burst(target, concurrency, half)
@@ -216,7 +237,7 @@ async def measure_bursts(
                     cpu += cpu_seconds(pid) - before
                 elapsed[target.name] += seconds
                 ttfts[target.name] += firsts
-        done = 2 * half
+        done = plan.burst_rounds * half
         direct_rate, gateway_rate = done / elapsed["direct"], done / elapsed["gateway"]
         prefix = f"c{concurrency}_"
         results[prefix + "requests"] = done
@@ -360,8 +381,8 @@ async def measure(plan: Plan, home: Path, smoke: bool) -> dict[str, Any]:
         direct, gateway = targets(stack)
         events = await events_per_stream(direct)
         results["events_per_stream"] = events
-        await probe.sequential(gateway, 10)  # warm-up: imports, caches, the upstream pool
-        await probe.sequential(direct, 10)
+        await probe.sequential(gateway, WARM_UP)  # warm-up: imports, caches, the upstream pool
+        await probe.sequential(direct, WARM_UP)
         with client_collector_paused():
             await measure_ttft(results, stack, direct, gateway, plan.ttft_requests)
         with client_collector_paused():

@@ -99,8 +99,8 @@ def test_a_stalled_answer_without_stream_is_a_504(served: ServedApp, simulator: 
 
 @pytest.mark.slow
 def test_slow_but_steady_stream_is_not_timed_out(served: ServedApp, simulator: UpstreamSimulator) -> None:
-    # read_timeout is 1 s; the answer takes ~3 s in total with 0.3 s between events.
-    simulator.enqueue(Scenario("text", text=" ".join(["slow"] * 8), event_delay=0.3))
+    # read_timeout is 1 s; the answer's ~11 events take ~2.7 s in total with 0.25 s between them.
+    simulator.enqueue(Scenario("text", text="slow slow slow", event_delay=0.25))
     status, data = _stream(served.base_url)
     assert status == 200 and data[-1] == "[DONE]"
     assert not any(d.startswith('{"error"') for d in data)

@@ -427,8 +427,8 @@ def test_keepalive_comments_during_upstream_silence(simulator: object, tmp_path:
     from tests.conftest import start_gateway
 
     assert isinstance(simulator, UpstreamSimulator) and isinstance(tmp_path, Path)
-    _settings, served_context = start_gateway(simulator, tmp_path / "home", keepalive_interval=0.1)
-    simulator.enqueue(Scenario("text", text="slow words here", event_delay=0.35))
+    _settings, served_context = start_gateway(simulator, tmp_path / "home", keepalive_interval=0.04)
+    simulator.enqueue(Scenario("text", text="slow words here", event_delay=0.15))
     with served_context as served:
         response = httpx.post(
             served.base_url + "/v1/chat/completions",
