@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -46,14 +47,15 @@ print("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 def loaded_modules(*args: str) -> tuple[int, set[str], str]:
     """Exit code, modules loaded and the command's own output of ``codexgate ARGS`` in a fresh process."""
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(list(args))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "CODEXGATE_HOME": "/nonexistent/codexgate-lean-test"},
-    )
+    with tempfile.TemporaryDirectory(prefix="codexgate-lean-") as home:
+        completed = subprocess.run(
+            [sys.executable, "-c", PROBE, json.dumps(list(args))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={"COLUMNS": "100", "PATH": "/usr/bin:/bin", "CODEXGATE_HOME": home},
+        )
     output, _, last = completed.stdout.rstrip("\n").rpartition("\n")
     report = json.loads(last)
     return int(report["code"] or 0), set(report["modules"]), output
