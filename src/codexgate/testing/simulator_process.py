@@ -97,7 +97,7 @@ def run_simulator(host: str = "127.0.0.1", port: int = 9292, **options: Any) -> 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+    except ImportError:  # pragma: no cover - uvloop is a dependency (not on Windows)
         return None
     return uvloop.new_event_loop
 
