@@ -25,7 +25,7 @@ from codexgate.cli.main import app
 from codexgate.pool import health
 from codexgate.pool.account_files import PoolPaths
 from codexgate.pool.accounts import AccountState, AccountStatus, account_key
-from codexgate.pool.admin import StoredAccount, resume_account, store_credentials
+from codexgate.pool.admin import StoredAccount, account_views, pause_account, resume_account, store_credentials
 from codexgate.pool.registry import AccountRegistry, UnknownAccountError
 from tests.fake_issuer import FakeIssuer, fake_issuer_thread
 from tests.helpers import make_jwt, write_auth_json
@@ -292,6 +292,46 @@ async def test_new_credentials_lift_needs_login_and_a_resume_lifts_disabled_once
     registry.reload()
     assert status_of(state) is AccountStatus.DISABLED  # that resume was applied once, not on every rescan
     await registry.aclose()
+
+
+async def test_the_index_is_applied_when_it_changes_so_a_pause_from_elsewhere_stands(paths: PoolPaths) -> None:
+    """With several instances a pause or resume may come from another home (through the shared pool state):
+    this home's index, saying the same as before, must not undo it on a rescan or after a restart."""
+    write_auth_json(paths.home)
+    registry = registry_for(paths)
+    [key] = registry.accounts()
+    state = registry.accounts()[key]
+
+    def listed() -> str:
+        [view] = account_views(paths, time.time(), "2026-12-02")
+        return str(view["state_text"])
+
+    pause_account(paths, "dev")
+    registry.reload()
+    assert state.status is AccountStatus.PAUSED
+    health.resume(state)  # resumed elsewhere
+    registry.reload()
+    assert state.status is AccountStatus.ACTIVE  # the index still says paused, as it did: not paused again
+
+    resume_account(paths, "dev")
+    registry.reload()
+    assert state.status is AccountStatus.ACTIVE
+    health.pause(state)  # paused elsewhere
+    registry.reload()
+    assert state.status is AccountStatus.PAUSED  # the index has said "not paused" since the last resume
+    await registry.aclose()  # writes state.json with the word applied
+
+    assert listed() == "paused"  # `accounts list` reads it the same way
+    again = registry_for(paths)
+    assert again.accounts()[key].status is AccountStatus.PAUSED  # and so does a restarted server
+    resume_account(paths, "dev")  # the operator's next word here is applied
+    again.reload()
+    assert again.accounts()[key].status is AccountStatus.ACTIVE
+    pause_account(paths, "dev")
+    again.reload()
+    assert again.accounts()[key].status is AccountStatus.PAUSED
+    await again.aclose()
+    assert listed() == "paused"
 
 
 async def test_the_browser_and_paste_flows_store_into_the_pool(paths: PoolPaths, issuer: FakeIssuer) -> None:

@@ -248,10 +248,12 @@ def index_lock(paths: PoolPaths) -> Iterator[None]:
 
 @dataclass(slots=True)
 class SavedState:
-    """One account's line in ``state.json``: its lasting state and the resume count already applied."""
+    """One account's line in ``state.json``: its lasting state and the operator's word already applied
+    (the resume count, and whether the index said paused; ``None`` before it was first applied)."""
 
     state: dict[str, Any]
     resumes_applied: int = 0
+    paused_applied: bool | None = None
 
 
 def read_states(paths: PoolPaths) -> dict[str, SavedState]:
@@ -262,7 +264,12 @@ def read_states(paths: PoolPaths) -> dict[str, SavedState]:
             if not isinstance(raw, dict) or not isinstance(raw.get("state"), dict):
                 continue
             applied = raw.get("resumes_applied")
-            saved[str(key)] = SavedState(state=raw["state"], resumes_applied=applied if isinstance(applied, int) else 0)
+            paused = raw.get("paused_applied")
+            saved[str(key)] = SavedState(
+                state=raw["state"],
+                resumes_applied=applied if isinstance(applied, int) else 0,
+                paused_applied=paused if isinstance(paused, bool) else None,
+            )
     return saved
 
 
@@ -271,6 +278,7 @@ def state_document(saved: Mapping[str, SavedState]) -> bytes:
         key: {
             "state": {k: v for k, v in entry.state.items() if k not in RUNTIME_FIELDS},
             "resumes_applied": entry.resumes_applied,
+            "paused_applied": entry.paused_applied,
         }
         for key, entry in saved.items()
     }

@@ -282,11 +282,13 @@ def account_views(paths: PoolPaths, now: float, today: str) -> list[dict[str, An
         if state is None:
             state = AccountState(found.chatgpt_account_id, found.user_id, index[key].alias)
         entry = index[key]
-        applied = saved[key].resumes_applied if key in saved else 0
-        if entry.paused:
-            health.pause(state)
-        elif state.status is AccountStatus.PAUSED or entry.resume_count != applied:
-            health.resume(state)
+        health.apply_operator(
+            state,
+            paused=entry.paused,
+            resume_count=entry.resume_count,
+            resumes_applied=saved[key].resumes_applied if key in saved else 0,
+            paused_applied=saved[key].paused_applied if key in saved else None,
+        )
         state.alias = entry.alias
         state.email = found.email or state.email
         state.plan = found.plan or state.plan

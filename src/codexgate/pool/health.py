@@ -22,6 +22,7 @@ __all__ = [
     "BACKOFF_CAP_SECONDS",
     "DEFAULT_COOLDOWN_SECONDS",
     "MODEL_RECHECK_SECONDS",
+    "apply_operator",
     "begin_stream",
     "credentials_renewed",
     "end_stream",
@@ -147,6 +148,25 @@ def resume(account: AccountState) -> None:
     account.disabled_models.clear()
     account.transient_failures = 0
     account.backoff_until = None
+
+
+def apply_operator(
+    account: AccountState, *, paused: bool, resume_count: int, resumes_applied: int, paused_applied: bool | None
+) -> str | None:
+    """The operator's word (a home's index entry) applied when it changed since it was last applied: a pause
+    when the entry turned paused, a resume when its resume counter moved (an ``accounts resume`` also lifts
+    "disabled" or "needs login", once) or when it turned unpaused. An entry that has said the same all along
+    leaves the state alone, so a pause or resume that came another way (another instance's home, through the
+    shared pool state) stands. ``paused_applied`` is ``None`` before the first time: the entry is then
+    applied as it is. Returns ``"paused"``, ``"resumed"`` or ``None``."""
+    if paused:
+        if paused_applied is not True and account.status is not AccountStatus.PAUSED:
+            pause(account)
+            return "paused"
+    elif resume_count != resumes_applied or (paused_applied is not False and account.status is AccountStatus.PAUSED):
+        resume(account)
+        return "resumed"
+    return None
 
 
 def _window(raw: Any, now: float) -> UsageWindow | None:

@@ -18,7 +18,9 @@ How it works
   the Codex CLI's file and ``auth.json`` — and rescans only when one of them changed.
 - **The operator's word** (``accounts/index.json``, written only by the CLI) gives aliases and pauses;
   ``accounts resume`` counts up a resume counter, applied once here when it differs from the count
-  last applied (so it also lifts "disabled" or "needs login" once, even from a recreated index).
+  last applied (so it also lifts "disabled" or "needs login" once, even from a recreated index). A
+  pause is applied when the index turns paused, not on every rescan (both remembered in
+  ``state.json``), so a pause or resume that came from another instance's home stands.
 - **States persist** in ``accounts/state.json`` (atomic, 0600): a background task writes them when
   they changed, at most every ``save_interval`` seconds (5 s), off the request path, and once more at
   :meth:`aclose`; a restart restores cooldowns, windows, counters and errors.
@@ -118,6 +120,7 @@ class AccountRegistry:
         self._managers: dict[Path, TokenManager] = {}
         self._file_stamps: dict[str, object] = {}
         self._resumes_applied: dict[str, int] = {}
+        self._pauses_applied: dict[str, bool] = {}  # the index's ``paused`` last applied, per account
         self._restored: dict[str, SavedState] | None = None
         self._signature: tuple[FileStamp, ...] | None = None
         self._next_check = -float("inf")
@@ -266,6 +269,9 @@ class AccountRegistry:
         if self._restored is None:
             self._restored = read_states(self.paths)
             self._resumes_applied = {key: saved.resumes_applied for key, saved in self._restored.items()}
+            self._pauses_applied = {
+                key: saved.paused_applied for key, saved in self._restored.items() if saved.paused_applied is not None
+            }
         previous = {key: state.alias for key, state in self._states.items()}
         for key, saved in self._restored.items():
             alias = saved.state.get("alias")
@@ -323,21 +329,27 @@ class AccountRegistry:
         )
 
     def _apply_operator(self, key: str, state: AccountState, paused: bool, resume_count: int) -> None:
-        applied = self._resumes_applied.get(key, 0)
-        if paused:
-            if state.status is not AccountStatus.PAUSED:
-                health.pause(state)
-                logger.info("account %s paused", state.alias)
-        elif state.status is AccountStatus.PAUSED or resume_count != applied:
-            health.resume(state)
-            logger.info("account %s resumed", state.alias)
+        done = health.apply_operator(
+            state,
+            paused=paused,
+            resume_count=resume_count,
+            resumes_applied=self._resumes_applied.get(key, 0),
+            paused_applied=self._pauses_applied.get(key),
+        )
+        if done is not None:
+            logger.info("account %s %s", state.alias, done)
         self._resumes_applied[key] = resume_count
+        self._pauses_applied[key] = paused
 
     # ---- persisting the states ------------------------------------------------------------------
     def state_bytes(self) -> bytes:
         """``state.json`` as it would be written now."""
         saved = {
-            key: SavedState(state=state.to_dict(), resumes_applied=self._resumes_applied.get(key, 0))
+            key: SavedState(
+                state=state.to_dict(),
+                resumes_applied=self._resumes_applied.get(key, 0),
+                paused_applied=self._pauses_applied.get(key),
+            )
             for key, state in self._states.items()
         }
         return state_document(saved)
