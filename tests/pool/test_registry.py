@@ -308,17 +308,17 @@ async def test_the_index_is_applied_when_it_changes_so_a_pause_from_elsewhere_st
 
     pause_account(paths, "dev")
     registry.reload()
-    assert state.status is AccountStatus.PAUSED
+    assert status_of(state) is AccountStatus.PAUSED
     health.resume(state)  # resumed elsewhere
     registry.reload()
-    assert state.status is AccountStatus.ACTIVE  # the index still says paused, as it did: not paused again
+    assert status_of(state) is AccountStatus.ACTIVE  # the index still says paused, as it did: not paused again
 
     resume_account(paths, "dev")
     registry.reload()
-    assert state.status is AccountStatus.ACTIVE
+    assert status_of(state) is AccountStatus.ACTIVE
     health.pause(state)  # paused elsewhere
     registry.reload()
-    assert state.status is AccountStatus.PAUSED  # the index has said "not paused" since the last resume
+    assert status_of(state) is AccountStatus.PAUSED  # the index has said "not paused" since the last resume
     await registry.aclose()  # writes state.json with the word applied
 
     assert listed() == "paused"  # `accounts list` reads it the same way
