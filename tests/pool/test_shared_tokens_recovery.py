@@ -80,6 +80,34 @@ async def test_a_redis_back_empty_gets_every_account_again_with_the_newest_token
         assert issuer.refresh_calls == 1
 
 
+async def test_an_account_removed_from_the_shared_state_is_not_stored_again_after_an_outage(
+    own_redis: RedisServer, issuer: FakeIssuer, tmp_path: Path
+) -> None:
+    other = auth_document(account_id="acct_other", user_id="user_9", email="other@example.com")
+    home_a, home_b = tmp_path / "a", tmp_path / "b"
+    write_document(home_a / "auth.json", auth_document(expires_in=3600))
+    write_document(home_a / "accounts" / "other.json", other)
+    other_key = account_key("acct_other", "user_9")
+    async with instances(own_redis, "c1d:", [home_a, home_b], issuer.base_url) as (a, b):
+        await eventually(lambda: set(b.registry.accounts()) == {KEY, other_key}, 3.0)
+        # `accounts remove other` in a's home: its file, then the shared state
+        (home_a / "accounts" / "other.json").unlink()
+        assert await a.cluster.cache.delete(a.cluster.credentials.namespace, other_key)
+        await eventually(lambda: other_key not in a.registry.accounts() and other_key not in b.registry.accounts())
+
+        own_redis.stop()
+        await eventually(lambda: not a.cluster.available and not b.cluster.available, 3.0)
+        own_redis.start()  # back empty: both instances put back what they hold
+
+        async def refilled() -> bool:
+            return await b.cluster.credentials.load_credentials(KEY) is not None
+
+        await eventually(refilled, 5.0)
+        await asyncio.sleep(1.5)  # a pass of each instance after the refill
+        assert await a.cluster.credentials.load_credentials(other_key) is None
+        assert set(a.registry.accounts()) == set(b.registry.accounts()) == {KEY}
+
+
 async def test_a_lock_held_past_the_wait_is_a_transient_refusal_not_a_refresh(
     own_redis: RedisServer, issuer: FakeIssuer, tmp_path: Path
 ) -> None:

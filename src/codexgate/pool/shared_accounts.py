@@ -9,9 +9,11 @@
   that could not be imported (store unreachable) is tried again every ``sync_interval``.
 - **Listing**: every ``sync_interval`` (1 s) and right after the store returns from an outage (when each
   account's newest document known here is stored again, in case the store came back empty), the
-  store's accounts are scanned; the registry lists the union of these and its files, so an instance with an
-  empty home serves the accounts the others imported. The scan also hands each account's sealed document to
-  its manager (a resync that does not depend on pub/sub).
+  store's accounts are scanned; the registry lists the union of these and its files, so an instance with
+  an empty home serves the accounts the others imported. The scan also hands each account's sealed
+  document to its manager (a resync that does not depend on pub/sub). An account gone from the store and
+  from this home was removed (``accounts remove``): its manager is dropped, so no later refill stores it
+  again.
 - **Credentials**: one :class:`~codexgate.pool.shared_tokens.SharedTokenManager` per account key.
 - A document sealed under a key this instance does not have is skipped, with one log line per document.
 """
@@ -172,6 +174,10 @@ class SharedAccounts:
             remote[key] = SharedAccount(
                 key, account_id, user_id, credentials.email, credentials.plan_type, manager.version
             )
+        for key in [key for key in self.managers if key not in stored and key not in self._files]:
+            # gone from the store and from this home: removed (`accounts remove`), not to be stored again
+            # by a later refill (the pass that finds the store emptied refills it before scanning)
+            await self.managers.pop(key).discard()
         changed = remote != self.remote
         self.remote = remote
         return changed

@@ -257,6 +257,11 @@ class SharedTokenManager:
             return current
         return await self._refresh(current, force=True)
 
+    async def discard(self) -> None:
+        """The account left the shared store (removed on purpose): stop, store nothing more, close."""
+        self._unsaved = None
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Stop retrying a pending store (one last attempt first) and close the OAuth client."""
         if self._saver is not None:
