@@ -138,6 +138,33 @@ async def test_a_key_revoked_through_one_instance_is_refused_by_all_three_within
         cluster.revoke_key("kept-in-test", index=1)
 
 
+async def test_a_keys_requests_per_minute_are_counted_across_the_three(shared_cluster: GatewayCluster) -> None:
+    cluster = shared_cluster
+    done = cluster.cli("keys", "create", "--name", "rpm-in-test", "--rpm", "6", index=1)
+    assert done.returncode == 0, done.stderr
+    headers = {"authorization": f"Bearer {done.stdout.strip().splitlines()[-1]}"}
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def send(index: int) -> int:
+                answer = await client.post(cluster.urls[index] + "/v1/responses", json=request_body(), headers=headers)
+                return answer.status_code
+
+            for index in range(3):  # each instance admits one request once it knows the key (a 401 counts none)
+                deadline = time.monotonic() + 5
+                while (status := await send(index)) == 401 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                assert status == 200
+            statuses = []
+            for index in itertools.islice(itertools.cycle(range(3)), 6):
+                await asyncio.sleep(0.6)  # the instances exchange their counts every quarter second
+                statuses.append(await send(index))
+        # 6 a minute for the key over the three instances together, not 6 on each
+        assert statuses == [200, 200, 200, 429, 429, 429], statuses
+    finally:
+        cluster.revoke_key("rpm-in-test", index=2)
+
+
 # -- kill -9 under load -----------------------------------------------------------------------------------------
 
 

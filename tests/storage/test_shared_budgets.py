@@ -12,12 +12,13 @@ import pytest
 from codexgate.state.redis_state import RedisState
 from codexgate.storage.api_keys import KeyInfo
 from codexgate.storage.key_limits import KeyLimits
-from codexgate.storage.shared_budgets import SharedBudgetTracker, shared_usage
+from codexgate.storage.shared_budgets import RPM_BUCKET_SECONDS, SharedBudgetTracker, shared_usage
 from tests.services import RedisServer, own_redis, redis_prefix, redis_server
 
 __all__ = ["own_redis", "redis_prefix", "redis_server"]
 
 KEY = KeyInfo(id="key_abc", name="team", created_at=0.0, limits=KeyLimits(tokens_per_day=1000))
+RPM_KEY = KeyInfo(id="key_rpm", name="burst", created_at=0.0, limits=KeyLimits(requests_per_minute=10))
 
 
 class Trackers:
@@ -27,7 +28,7 @@ class Trackers:
 
     async def start(self, **options: float) -> SharedBudgetTracker:
         state = RedisState.from_url(self.url, prefix=self.prefix)
-        tracker = SharedBudgetTracker(state, budgeted_keys=lambda: [KEY], **options)
+        tracker = SharedBudgetTracker(state, budgeted_keys=lambda: [KEY, RPM_KEY], **options)
         await tracker.start()
         self.opened.append((tracker, state))
         return tracker
@@ -119,3 +120,43 @@ async def test_redis_down_counts_locally_and_sends_on_return(own_redis: RedisSer
         await eventually(lambda: day_used(first) == day_used(second) == 70, within=5.0)
     finally:
         await group.close()
+
+
+def admitted(tracker: SharedBudgetTracker, count: int, now: float) -> int:
+    """How many of ``count`` requests at ``now`` the tracker's check lets through."""
+    return sum(tracker.check(RPM_KEY, None, now) is None for _ in range(count))
+
+
+async def test_requests_per_minute_are_counted_across_instances(trackers: Trackers) -> None:
+    # the background passes held off: each step below is one flush or one read of the totals
+    first = await trackers.start(flush_interval=60.0, refresh_interval=60.0)
+    second = await trackers.start(flush_interval=60.0, refresh_interval=60.0)
+    now = time.time()
+    assert admitted(first, 6, now) == 6
+    await first.push()
+    await second.refresh()  # reads the last minute's buckets of the keys with an RPM limit
+    assert admitted(second, 10, now) == 4  # 6 elsewhere + 4 here = the key's 10
+    refused = second.check(RPM_KEY, None, now)
+    assert refused is not None and (refused.status_code, refused.code) == (429, "budget_exceeded")
+    assert "10 of 10" in refused.message
+    # the others' requests are known by bucket: the earliest they can leave the minute is the answer
+    assert 60 - RPM_BUCKET_SECONDS <= int(refused.headers["Retry-After"]) <= 60
+    await second.push()  # the answer to its increment is the cluster's total
+    assert second.usage(RPM_KEY.id, now).requests_last_minute == 10
+    assert shared_usage(trackers.url, trackers.prefix, [RPM_KEY.id], now)[RPM_KEY.id].requests_last_minute == 10
+    await first.refresh()
+    assert admitted(first, 3, now) == 0
+    assert first.usage(RPM_KEY.id, now).requests_last_minute == 10
+
+
+async def test_the_other_instances_requests_leave_the_minute_bucket_by_bucket(trackers: Trackers) -> None:
+    first = await trackers.start(flush_interval=60.0, refresh_interval=60.0)
+    second = await trackers.start(flush_interval=60.0, refresh_interval=60.0)
+    start = time.time() // RPM_BUCKET_SECONDS * RPM_BUCKET_SECONDS  # a bucket's start: one bucket holds them
+    assert admitted(first, 10, start + 1) == 10
+    await first.push()
+    await second.refresh()
+    assert admitted(second, 1, start + 2) == 0
+    # half that bucket lies in the minute before start + 65: half its requests still count
+    assert admitted(second, 10, start + 65) == 5
+    assert admitted(second, 10, start + 71) == 5  # its own five still count, the bucket no more

@@ -21,7 +21,8 @@ once a second, and on :meth:`close`), and read back by :meth:`open`, so they sur
 Overshoot: the token check admits a request while the key is under budget; tokens are only known
 when the request ends. Requests running at the same time are all admitted, so a key can go over a
 token budget by what those in-flight requests used (a stream that crosses the budget finishes; the
-next request is refused). The RPM limit counts a request when it is admitted and is exact.
+next request is refused). The RPM limit counts a request when it is admitted and is exact in one
+process; across instances it is shared in 10-second buckets (see ``storage/shared_budgets.py``).
 
 Limits changed with ``keys update`` (or the dashboard) reach a running server through the keys file:
 :meth:`KeyStore.verify` re-reads it within a second and returns the key's new :class:`KeyLimits`, which
@@ -197,11 +198,22 @@ class BudgetTracker:
             with self._lock:
                 while recent and recent[0] <= now - RPM_WINDOW_SECONDS:
                     recent.popleft()
-                if len(recent) >= rpm:
-                    reset = (recent[0] if recent else now) + RPM_WINDOW_SECONDS
-                    return self._exceeded(key, "requests_per_minute", len(recent), rpm, reset, now)
+                elsewhere, oldest = self._requests_elsewhere(key.id, now)
+                if len(recent) + elsewhere >= rpm:
+                    first = min([t for t in (recent[0] if recent else None, oldest) if t is not None], default=now)
+                    used = len(recent) + round(elsewhere)
+                    return self._exceeded(key, "requests_per_minute", used, rpm, first + RPM_WINDOW_SECONDS, now)
                 recent.append(now)
+                self._admitted(key.id, now)
         return None
+
+    def _requests_elsewhere(self, key_id: str, now: float) -> tuple[float, float | None]:
+        """Requests of ``key_id`` other instances admitted in the last minute, and the earliest time they
+        may have been admitted at (a hook: none here; see ``SharedBudgetTracker``). Called with ``_lock``."""
+        return 0.0, None
+
+    def _admitted(self, key_id: str, now: float) -> None:
+        """A request of ``key_id`` was admitted at ``now`` (a hook, called with ``_lock``)."""
 
     def _model_allowed(self, patterns: tuple[str, ...], model: str) -> bool:
         cache_key = (patterns, model)
@@ -263,6 +275,7 @@ class BudgetTracker:
                 tokens[window] = counters.used(window, start)
                 resets[window] = end
             recent = sum(1 for t in counters.recent if t > now - RPM_WINDOW_SECONDS)
+            recent += round(self._requests_elsewhere(key_id, now)[0])
         return KeyUsage(tokens=tokens, resets_at=resets, requests_last_minute=recent)
 
     def forget(self, key_id: str) -> None:
