@@ -28,6 +28,17 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def shared_state_env(tmp_path: Path, home: Path, state_url: str, prefix: str, secret_key: str) -> dict[str, str]:
+    """:func:`cli_env` for a command run from ``home`` against the shared state (``state_url``)."""
+    return cli_env(
+        tmp_path,
+        CODEXGATE_HOME=str(home),
+        CODEXGATE_STATE_URL=state_url,
+        CODEXGATE_STATE_PREFIX=prefix,
+        CODEXGATE_SECRET_KEY=secret_key,
+    )
+
+
 def run_cli(args: Sequence[str], env: Mapping[str, str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CODEXGATE, *args], env=dict(env), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL

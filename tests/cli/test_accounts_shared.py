@@ -9,7 +9,7 @@ from pathlib import Path
 
 from codexgate.pool.accounts import account_key
 from codexgate.state.redis_state import RedisState
-from tests.cli.cli_support import cli_env, run_cli
+from tests.cli.cli_support import cli_env, run_cli, shared_state_env
 from tests.pool.test_shared_tokens import auth_document
 from tests.services import RedisServer, redis_prefix, redis_server
 
@@ -36,13 +36,11 @@ def test_import_shares_the_account_and_remove_from_an_empty_home_unshares_it(
     codex_file = tmp_path / "other-machine" / "auth.json"
     codex_file.parent.mkdir()
     codex_file.write_text(json.dumps(document))
-    shared = {
-        "CODEXGATE_STATE_URL": redis_server.url,
-        "CODEXGATE_STATE_PREFIX": redis_prefix,
-        "CODEXGATE_SECRET_KEY": "cli-accounts-shared-secret-key",
-    }
 
-    one_off = cli_env(tmp_path, CODEXGATE_HOME=str(tmp_path / "one-off"), **shared)
+    def shared(home: Path) -> dict[str, str]:
+        return shared_state_env(tmp_path, home, redis_server.url, redis_prefix, "cli-accounts-shared-secret-key")
+
+    one_off = shared(tmp_path / "one-off")
     imported = run_cli(["accounts", "import", str(codex_file)], one_off)
     assert imported.returncode == 0, imported.stderr
     assert "every instance serves this account" in imported.stderr
@@ -53,7 +51,7 @@ def test_import_shares_the_account_and_remove_from_an_empty_home_unshares_it(
     again = run_cli(["accounts", "import", str(codex_file)], one_off)  # same document: nothing newer to store
     assert again.returncode == 0 and "already holds newer credentials" not in again.stderr
 
-    elsewhere = cli_env(tmp_path, CODEXGATE_HOME=str(tmp_path / "empty"), **shared)
+    elsewhere = shared(tmp_path / "empty")
     missing = run_cli(["accounts", "remove", "nobody"], elsewhere)
     assert missing.returncode == 1 and "no account named 'nobody'" in missing.stderr
     removed = run_cli(["accounts", "remove", "ops.cli"], elsewhere)

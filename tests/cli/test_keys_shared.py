@@ -21,7 +21,7 @@ from codexgate.storage.api_keys import KeyStore
 from codexgate.storage.budgets import window_bounds
 from codexgate.storage.shared_budgets import counter_name
 from codexgate.storage.shared_keys import SharedKeyStore
-from tests.cli.cli_support import cli_env, run_cli
+from tests.cli.cli_support import run_cli, shared_state_env
 from tests.helpers import settings_for, write_auth_json
 from tests.services import RedisServer, own_redis, redis_prefix, redis_server
 
@@ -42,13 +42,7 @@ async def eventually(condition: Callable[[], bool], within: float) -> None:
 async def test_cli_create_and_revoke_act_on_the_shared_keys_every_instance_sees(
     redis_server: RedisServer, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = cli_env(
-        tmp_path,
-        CODEXGATE_HOME=str(tmp_path / "home"),
-        CODEXGATE_STATE_URL=redis_server.url,
-        CODEXGATE_STATE_PREFIX=redis_prefix,
-        CODEXGATE_SECRET_KEY=SECRET,
-    )
+    env = shared_state_env(tmp_path, tmp_path / "home", redis_server.url, redis_prefix, SECRET)
     servers: list[tuple[SharedKeyStore, RedisState]] = []
     try:
         for _ in range(2):

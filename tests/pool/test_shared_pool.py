@@ -461,17 +461,11 @@ def status_is(gateway: Any, status: AccountStatus) -> bool:
 async def test_accounts_pause_and_resume_from_a_home_without_a_server_reach_every_instance(
     redis_server: RedisServer, redis_prefix: str, tmp_path: Any, simulator: Any
 ) -> None:
-    from tests.cli.cli_support import cli_env, run_cli
+    from tests.cli.cli_support import run_cli, shared_state_env
     from tests.pool.test_pool_e2e import body, pool_gateway
 
     cluster = {"state_url": redis_server.url, "state_prefix": redis_prefix, "secret_key": SECRET}
-    one_off = cli_env(
-        tmp_path,
-        CODEXGATE_HOME=str(tmp_path / "one-off"),
-        CODEXGATE_STATE_URL=redis_server.url,
-        CODEXGATE_STATE_PREFIX=redis_prefix,
-        CODEXGATE_SECRET_KEY=SECRET,
-    )
+    one_off = shared_state_env(tmp_path, tmp_path / "one-off", redis_server.url, redis_prefix, SECRET)
     with (
         pool_gateway(simulator, tmp_path / "one", ("acct_a", "acct_b"), **cluster) as one,
         pool_gateway(simulator, tmp_path / "two", (), **cluster) as two,
