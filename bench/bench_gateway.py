@@ -205,19 +205,23 @@ async def recorded_ttfts(stack: Stack, n: int, *, rows: int, timeout: float = 5.
 
 
 def usage_rows(stack: Stack) -> int:
-    path = Path(stack.gateway_env["CODEXGATE_HOME"]) / "usage.db"
-    if not path.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return int(db.execute("SELECT count(*) FROM usage").fetchone()[0])
+    rows = query_usage(stack, "SELECT count(*) FROM usage")
+    return int(rows[0][0]) if rows else 0
 
 
 def gateway_ttfts(stack: Stack, n: int) -> list[float]:
     """``ttft_ms`` of the gateway's last ``n`` usage rows."""
+    rows = query_usage(stack, "SELECT ttft_ms FROM usage WHERE ttft_ms IS NOT NULL ORDER BY id DESC LIMIT ?", n)
+    return [float(value) for (value,) in rows]
+
+
+def query_usage(stack: Stack, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query of the gateway's usage database (none before the file exists)."""
     path = Path(stack.gateway_env["CODEXGATE_HOME"]) / "usage.db"
+    if not path.exists():
+        return []
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        rows = db.execute("SELECT ttft_ms FROM usage WHERE ttft_ms IS NOT NULL ORDER BY id DESC LIMIT ?", (n,))
-        return [float(value) for (value,) in rows]
+        return list(db.execute(sql, params))
 
 
 async def measure_bursts(
